@@ -1,0 +1,163 @@
+"""``/ws/recommendations/``: a user's live recommendations and their events."""
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+from pydantic import TypeAdapter
+
+from recommender import messages
+from recommender.services import recommendations as recs
+from recommender.services.events import UnknownItem, event_record
+from recsite import metrics, wire
+from recsite.consumers import ProtocolConsumer
+from recsite.ratelimit import TokenBucket, take_all
+from sync import messages as sync_messages
+
+logger = logging.getLogger(__name__)
+
+# Application close code: the socket carries no logged-in session. The page
+# shows "log in" instead of reconnecting.
+CLOSE_UNAUTHENTICATED = 4401
+# Application close code: the user already has the maximum number of sockets.
+CLOSE_TOO_MANY_SOCKETS = 4429
+
+_current = database_sync_to_async(recs.recommendations_current)
+_compute = database_sync_to_async(recs.recommendations_compute)
+_record = database_sync_to_async(event_record)
+
+
+@dataclass
+class _UserState:
+    """What the sockets of one user in this process share."""
+
+    bucket: TokenBucket
+    sockets: int = 0
+    channels: set[str] = field(default_factory=set)
+
+
+_users: dict[int, _UserState] = {}
+
+
+class RecommendationsConsumer(ProtocolConsumer):
+    """Push a user's list on connect and after every event they send."""
+
+    endpoint = "recs"
+    adapter = TypeAdapter(messages.EventRequest)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.user_id: int | None = None
+        self.version = 0
+        self.shown: set[int] = set()
+        self.bucket = TokenBucket(
+            rate_per_sec=settings.WS_EVENT_RATE_PER_SEC, burst=settings.WS_EVENT_BURST
+        )
+
+    async def connect(self) -> None:
+        """Called on the handshake: check the session, join, send the list."""
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.accept()
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        state = _users.get(user.pk)
+        if state is None:
+            state = _users[user.pk] = _UserState(
+                bucket=TokenBucket(
+                    rate_per_sec=settings.WS_USER_EVENT_RATE_PER_SEC,
+                    burst=settings.WS_USER_EVENT_BURST,
+                )
+            )
+        if state.sockets >= settings.WS_MAX_SOCKETS_PER_USER:
+            await self.accept()
+            await self.close(code=CLOSE_TOO_MANY_SOCKETS)
+            return
+        state.sockets += 1
+        self.user_id = user.pk
+        self.groups = [messages.user_group(user.pk), sync_messages.CHANGES_GROUP]
+        for group in self.groups:
+            await self.channel_layer.group_add(group, self.channel_name)
+        await self.accept()
+        self.track_open()
+        await self._show(await _current(user_id=user.pk))
+
+    async def disconnect(self, code: int) -> None:
+        """Called when the socket closes: release this user's socket slot."""
+        if self.user_id is None:
+            return
+        state = _users.get(self.user_id)
+        if state is not None:
+            state.sockets -= 1
+            if state.sockets <= 0:
+                del _users[self.user_id]
+
+    async def handle(self, request: messages.EventRequest) -> None:
+        """Store the event, ack it, then push the new list to all the user's sockets."""
+        received = time.perf_counter()
+        state = _users[self.user_id]
+        wait = take_all([self.bucket, state.bucket])
+        if wait > 0:
+            raise wire.FrameError(
+                wire.RATE_LIMITED,
+                f"too many events; retry in {wait:.2f} s",
+                request.id,
+                retry_after=round(wait, 3),
+            )
+        try:
+            await _record(
+                user_id=self.user_id,
+                item_id=request.item,
+                action=request.action,
+                client_id=request.id,
+            )
+        except UnknownItem as exc:
+            raise wire.FrameError(wire.UNKNOWN_ITEM, str(exc), request.id) from None
+        await self.send_text(messages.ack(client_id=request.id))
+        message = await _compute(user_id=self.user_id)
+        text = await self._show(message)
+        metrics.EVENT_TO_PUSH_SECS.observe(time.perf_counter() - received)
+        await recs.recommendations_push_async(
+            user_id=self.user_id,
+            text=text,
+            version=message["version"],
+            origin=self.channel_name,
+        )
+
+    async def _show(self, message: messages.RecommendationsMessage) -> str:
+        """Send ``message`` to this socket unless a newer version is shown."""
+        text = wire.encode(message)
+        if message["version"] > self.version:
+            self.version = message["version"]
+            self.shown = {entry["id"] for entry in message["items"]}
+            await self.send(text_data=text)
+            metrics.PUSHES.labels(path="direct").inc()
+        return text
+
+    async def recs_updated(self, event: dict[str, Any]) -> None:
+        """Called when another socket of this user produced a newer list."""
+        if event.get("origin") == self.channel_name or event["version"] <= self.version:
+            return
+        self.version = event["version"]
+        self.shown = {entry["id"] for entry in json.loads(event["text"])["items"]}
+        await self.send(text_data=event["text"])
+        metrics.PUSHES.labels(path="layer").inc()
+
+    async def sync_change(self, event: dict[str, Any]) -> None:
+        """Called for each catalog change: retract shown items that went away."""
+        if event.get("text") is None:
+            retracted = True  # a bulk write: check the list against the catalog
+        else:
+            change = json.loads(event["text"])
+            if change.get("model") != "item" or change.get("id") not in self.shown:
+                return
+            data = change.get("data")
+            retracted = change.get("op") == "delete" or not (data or {}).get(
+                "active", False
+            )
+        if retracted:
+            await self._show(await _current(user_id=self.user_id))

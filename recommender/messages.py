@@ -1,0 +1,86 @@
+"""Group names and wire messages of ``/ws/recommendations/`` and ``/ws/ops/``.
+
+The only place that names recommender groups and builds their payloads.
+Builders return plain Python types (msgpack-safe, JSON-safe).
+"""
+
+from typing import Any, Literal, TypedDict
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+
+LAYER_RECS = "recs.updated"
+OPS_GROUP = "ops.stats"
+LAYER_OPS = "ops.stats"
+
+
+def user_group(user_id: int) -> str:
+    """Return the group that reaches every socket of one user: ``recs.user.<id>``."""
+    return f"recs.user.{int(user_id)}"
+
+
+class RecommendedItem(TypedDict):
+    id: int
+    title: str
+    score: float
+    reasons: list[str]
+
+
+class RecommendationsMessage(TypedDict):
+    type: Literal["recommendations"]
+    version: int
+    items: list[RecommendedItem]
+    computed_ms: float
+
+
+class AckMessage(TypedDict):
+    type: Literal["ack"]
+    id: str
+
+
+def recommendations(
+    *, version: int, items: list[RecommendedItem], computed_ms: float
+) -> RecommendationsMessage:
+    """Return a user's recommendation list as pushed to their sockets."""
+    return {
+        "type": "recommendations",
+        "version": int(version),
+        "items": [
+            {
+                "id": int(item["id"]),
+                "title": str(item["title"]),
+                "score": round(float(item["score"]), 6),
+                "reasons": [str(reason) for reason in item["reasons"]],
+            }
+            for item in items
+        ],
+        "computed_ms": round(float(computed_ms), 3),
+    }
+
+
+def ack(*, client_id: str) -> AckMessage:
+    """Return the acknowledgement of a durably stored event."""
+    return {"type": "ack", "id": client_id}
+
+
+def layer_recs(*, text: str, version: int, origin: str | None) -> dict[str, Any]:
+    """Return the channel-layer envelope of a pushed list, encoded once.
+
+    ``origin`` names the channel that already sent it directly, so it skips it.
+    """
+    return {"type": LAYER_RECS, "text": text, "version": int(version), "origin": origin}
+
+
+class EventRequest(BaseModel):
+    """``{"type":"event","action":…,"item":ID,"id":"client-id"}`` from a client.
+
+    ``user`` and ``group`` are accepted and ignored: the user always comes from
+    the session, whatever a client claims.
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    type: Literal["event"]
+    action: Literal["view", "click", "like", "cart", "purchase"]
+    item: StrictInt = Field(ge=1, le=2**63 - 1)
+    id: StrictStr = Field(min_length=1, max_length=64)
+    user: Any = None
+    group: Any = None

@@ -1,0 +1,47 @@
+"""Reading the catalog into the engine's in-memory form."""
+
+import numpy as np
+from django.db.models import F
+
+from recommender.models import Category, Item
+from recommender.services.engine import Catalog
+
+
+def catalog_load() -> Catalog:
+    """Return every item (active or not) as the engine's column arrays."""
+    categories = list(Category.objects.order_by("id").values_list("id", "name"))
+    index_of = {cid: i for i, (cid, _) in enumerate(categories)}
+    rows = list(
+        Item.objects.order_by("id").values_list(
+            "id",
+            "title",
+            "category_id",
+            "tags",
+            "price",
+            "rating",
+            "year",
+            "active",
+            F("created"),
+        )
+    )
+    n = len(rows)
+    return Catalog(
+        ids=np.fromiter((r[0] for r in rows), dtype=np.int64, count=n),
+        titles=[r[1] for r in rows],
+        category=np.fromiter(
+            (index_of.get(r[2], -1) if r[2] is not None else -1 for r in rows),
+            dtype=np.int32,
+            count=n,
+        ),
+        category_names=[name for _, name in categories],
+        tags=[[t.strip().lower() for t in r[3].split(",") if t.strip()] for r in rows],
+        price=np.fromiter((float(r[4]) for r in rows), dtype=np.float32, count=n),
+        rating=np.fromiter((r[5] for r in rows), dtype=np.float32, count=n),
+        year=np.fromiter(
+            (np.nan if r[6] is None else r[6] for r in rows), dtype=np.float32, count=n
+        ),
+        active=np.fromiter((r[7] for r in rows), dtype=np.bool_, count=n),
+        created=np.fromiter(
+            (r[8].timestamp() for r in rows), dtype=np.float64, count=n
+        ),
+    )

@@ -1,0 +1,104 @@
+"""The base of every recsite WebSocket consumer: errors, abuse limits, fast dispatch."""
+
+import logging
+from typing import Any
+
+from channels.consumer import get_handler_name
+from channels.exceptions import StopConsumer
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from pydantic import TypeAdapter
+
+from recsite import metrics
+from recsite.wire import FrameError, encode, parse_frame
+
+logger = logging.getLogger(__name__)
+
+# RFC 6455 "policy violation": the client keeps sending frames we cannot serve.
+CLOSE_POLICY_VIOLATION = 1008
+
+
+class ProtocolConsumer(AsyncWebsocketConsumer):
+    """A JSON-text-frame consumer that answers bad frames and drops abusers.
+
+    Subclasses set ``endpoint`` (a metrics label) and ``adapter`` (a pydantic
+    ``TypeAdapter`` over the messages they accept) and implement ``handle``.
+    """
+
+    endpoint = "ws"
+    adapter: TypeAdapter
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.invalid_frames = 0
+        self.counted = False
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """Route a message to its handler without a thread hop per message.
+
+        Channels closes stale database connections before every handler, in a
+        worker thread. Our handlers never touch the ORM on the event loop: every
+        query runs inside ``database_sync_to_async``, which does that cleanup
+        itself, so the per-message hop is pure overhead.
+        """
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
+    def track_open(self) -> None:
+        """Count this socket as open (call once it is accepted)."""
+        metrics.WS_CONNECTIONS.labels(endpoint=self.endpoint).inc()
+        self.counted = True
+
+    async def websocket_disconnect(self, message: dict[str, Any]) -> None:
+        """Called when the socket closes: leave groups, run ``disconnect``, stop."""
+        if self.counted:
+            metrics.WS_CONNECTIONS.labels(endpoint=self.endpoint).dec()
+            self.counted = False
+        try:
+            await super().websocket_disconnect(message)
+        except StopConsumer:
+            raise
+
+    async def receive(
+        self, text_data: str | None = None, bytes_data: bytes | None = None
+    ) -> None:
+        """Called with each client frame: validate it, then ``handle`` it."""
+        try:
+            request = parse_frame(
+                text=text_data,
+                data=bytes_data,
+                adapter=self.adapter,
+                max_bytes=settings.WS_MAX_FRAME_BYTES,
+            )
+        except FrameError as exc:
+            await self.reject(exc)
+            return
+        try:
+            await self.handle(request)
+        except FrameError as exc:
+            await self.reject(exc)
+
+    async def handle(self, request: Any) -> None:
+        """Serve one validated request."""
+        raise NotImplementedError
+
+    async def reject(self, exc: FrameError) -> None:
+        """Answer a frame with an error; close the socket after too many."""
+        metrics.WS_FRAMES_REJECTED.labels(code=exc.code).inc()
+        await self.send_text(exc.to_message())
+        if exc.code == "rate_limited":
+            return
+        self.invalid_frames += 1
+        if self.invalid_frames > settings.WS_MAX_INVALID_FRAMES:
+            logger.info(
+                "closing %s after %d invalid frames", self.endpoint, self.invalid_frames
+            )
+            await self.close(
+                code=CLOSE_POLICY_VIOLATION, reason="too many invalid frames"
+            )
+
+    async def send_text(self, message: dict[str, Any]) -> None:
+        """Encode ``message`` as JSON and send it down this socket."""
+        await self.send(text_data=encode(message))

@@ -1,0 +1,20 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from recommender import views
+from recommender.api import api
+
+admin.site.site_header = "recsite catalog"
+admin.site.site_title = "recsite admin"
+
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("ops/", views.ops, name="ops"),
+    path("healthz", views.healthz, name="healthz"),
+    path("metrics", views.metrics, name="metrics"),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("admin/", admin.site.urls),
+    path("api/", api.urls),
+]

@@ -1,0 +1,141 @@
+"""Writes to the change log and their broadcast after commit."""
+
+import logging
+from collections.abc import Iterable
+from datetime import timedelta
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from recsite import metrics
+from recsite.wire import encode
+from sync import messages
+from sync.models import Change, SeqCounter
+
+logger = logging.getLogger(__name__)
+
+# Prune the log once every this many changes rather than on every write.
+_PRUNE_EVERY = 100
+# A bulk write larger than this is announced by one heartbeat instead of one
+# message per change; clients then resume (or reset) from the log.
+BROADCAST_MAX_BATCH = 1000
+
+Op = str  # "upsert" | "delete"
+
+
+def _wire_id(object_id: str) -> int | str:
+    return int(object_id) if object_id.isdigit() else object_id
+
+
+def change_message(change: Change) -> messages.ChangeMessage:
+    """Return the wire message of a stored change."""
+    return messages.change(
+        seq=change.seq,
+        model=change.model,
+        op=change.op,
+        object_id=_wire_id(change.object_id),
+        data=change.data,
+    )
+
+
+def changes_record(
+    *, model_name: str, changes: Iterable[tuple[Op, str, dict[str, Any] | None]]
+) -> list[int]:
+    """Append changes to the log and broadcast them once the transaction commits.
+
+    Sequence numbers come from one locked counter row, so they are gap-free and
+    in commit order across every process sharing the database.
+
+    Parameters
+    ----------
+    model_name
+        The synced model's wire name, e.g. ``"item"``.
+    changes
+        ``(op, object_id, data)`` triples; ``data`` is None for deletes.
+
+    Returns
+    -------
+    list of int
+        The sequence numbers given to the changes, in order.
+    """
+    batch = list(changes)
+    if not batch:
+        return []
+    with transaction.atomic():
+        updated = SeqCounter.objects.filter(pk=1).update(value=F("value") + len(batch))
+        if not updated:
+            SeqCounter.objects.create(pk=1, value=len(batch))
+        last = SeqCounter.objects.values_list("value", flat=True).get(pk=1)
+        first = last - len(batch) + 1
+        now = timezone.now()
+        rows = [
+            Change(
+                seq=first + i,
+                model=model_name,
+                op=op,
+                object_id=oid,
+                data=data,
+                created=now,
+            )
+            for i, (op, oid, data) in enumerate(batch)
+        ]
+        Change.objects.bulk_create(rows)
+        if last // _PRUNE_EVERY != (first - 1) // _PRUNE_EVERY:
+            changelog_prune(latest=last)
+        transaction.on_commit(lambda: changes_broadcast(rows))
+    metrics.CHANGES.labels(model=model_name).inc(len(batch))
+    return [row.seq for row in rows]
+
+
+def changelog_prune(*, latest: int) -> int:
+    """Delete log rows beyond the configured count and age; return how many."""
+    cutoff = timezone.now() - timedelta(seconds=settings.SYNC_CHANGELOG_MAX_AGE_SECS)
+    keep_from = latest - settings.SYNC_CHANGELOG_MAX_ROWS
+    deleted, _ = Change.objects.filter(seq__lte=keep_from).delete()
+    aged, _ = Change.objects.filter(created__lt=cutoff).delete()
+    return deleted + aged
+
+
+def changes_broadcast(rows: list[Change]) -> None:
+    """Send committed changes to every /ws/sync/ socket; never raise.
+
+    A failed send is logged and counted, not retried: the write has committed
+    and clients find the gap through the next change or heartbeat.
+    """
+    if len(rows) > BROADCAST_MAX_BATCH:
+        envelopes = [
+            {
+                "type": messages.LAYER_CHANGE,
+                "text": None,
+                "seq": rows[-1].seq,
+                "nudge": True,
+            }
+        ]
+    else:
+        envelopes = [
+            messages.layer_change(text=encode(change_message(row)), seq=row.seq)
+            for row in rows
+        ]
+    layer = get_channel_layer()
+    try:
+        async_to_sync(_group_send_all)(layer, messages.CHANGES_GROUP, envelopes)
+    except Exception:
+        metrics.BROADCAST_FAILURES.labels(kind="change").inc()
+        logger.warning(
+            "broadcast of changes %d..%d failed; clients will resume from the log",
+            rows[0].seq,
+            rows[-1].seq,
+            exc_info=True,
+        )
+
+
+async def _group_send_all(
+    layer: Any, group: str, envelopes: list[dict[str, Any]]
+) -> None:
+    for envelope in envelopes:
+        await layer.group_send(group, envelope)

@@ -1,0 +1,106 @@
+"""The wire contract, end to end: real WebSocket clients against live daphne processes.
+
+Runs on the real parts: PostgreSQL shared by every process, Redis as the
+channel layer, ``manage.py serve`` as the server and ``manage.py shell`` as a
+third process writing to the catalog.
+"""
+
+import json
+
+import httpx
+import pytest
+from django.contrib.auth import get_user_model
+from websockets.sync.client import connect
+
+from recommender.models import Category, Item
+from tests.conftest import manage
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.redis,
+    pytest.mark.postgres,
+]
+
+
+def login(base_url: str, username: str, password: str) -> str:
+    """Log in through Django's login form and return the session cookie."""
+    with httpx.Client(base_url=base_url, follow_redirects=False) as client:
+        client.get("/accounts/login/")
+        response = client.post(
+            "/accounts/login/",
+            data={
+                "username": username,
+                "password": password,
+                "csrfmiddlewaretoken": client.cookies["csrftoken"],
+            },
+            headers={"Referer": f"{base_url}/accounts/login/"},
+        )
+        assert response.status_code == 302, response.text[:500]
+        return client.cookies["sessionid"]
+
+
+def recv_json(ws, timeout: float = 10.0) -> dict:
+    return json.loads(ws.recv(timeout=timeout))
+
+
+def make_catalog(n: int = 30) -> list[Item]:
+    books = Category.objects.create(name="Books")
+    games = Category.objects.create(name="Games")
+    return [
+        Item.objects.create(
+            title=f"Item {i}",
+            category=books if i % 2 else games,
+            tags="alpha, beta" if i % 3 else "gamma",
+            price=5 + i,
+            rating=3 + (i % 3) * 0.5,
+        )
+        for i in range(n)
+    ]
+
+
+def test_event_is_acked_and_pushed_then_a_change_from_another_process_arrives(
+    live_servers,
+):
+    items = make_catalog()
+    get_user_model().objects.create_user("alice", password="alice-secret-pw")
+    server = live_servers()
+    session = login(server.http_url, "alice", "alice-secret-pw")
+    headers = {"Cookie": f"sessionid={session}"}
+
+    with connect(
+        f"{server.ws_url}/ws/recommendations/",
+        origin=server.origin,
+        additional_headers=headers,
+    ) as recs:
+        first = recv_json(recs)
+        assert first["type"] == "recommendations"
+        assert first["items"], "a new user gets cold-start recommendations"
+        recs.send(
+            json.dumps(
+                {"type": "event", "action": "view", "item": items[3].pk, "id": "c-1"}
+            )
+        )
+        assert recv_json(recs) == {"type": "ack", "id": "c-1"}
+        pushed = recv_json(recs)
+        assert pushed["type"] == "recommendations"
+        assert pushed["version"] > first["version"]
+        assert items[3].pk not in [entry["id"] for entry in pushed["items"]]
+        assert all(entry["reasons"] for entry in pushed["items"])
+
+    with connect(f"{server.ws_url}/ws/sync/", origin=server.origin) as sync:
+        hello = recv_json(sync)
+        assert hello["type"] == "hello"
+        manage(
+            "shell",
+            "-c",
+            "from recommender.models import Item; "
+            f"i = Item.objects.get(pk={items[5].pk}); i.title = 'Renamed elsewhere'; i.save()",
+        )
+        change = recv_json(sync)
+        while change["type"] == "heartbeat":
+            change = recv_json(sync)
+        assert change["type"] == "change"
+        assert change["seq"] == hello["seq"] + 1
+        assert change["op"] == "upsert"
+        assert change["id"] == items[5].pk
+        assert change["data"]["title"] == "Renamed elsewhere"

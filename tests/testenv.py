@@ -1,0 +1,11 @@
+"""Environment defaults for the test suite, loaded as a plugin (``-p tests.testenv``)
+before pytest-django reads the settings."""
+
+import os
+
+os.environ.setdefault(
+    "DJANGO_SECRET_KEY", "test-only-secret-key-not-for-production-use-1234567890"
+)
+os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
+# One BLAS thread, as in the server: small matvecs are faster without wake-ups.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
