@@ -9,6 +9,7 @@ from django.contrib.auth import get_user_model
 from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, ValidationError
+from ninja.responses import Status
 from ninja.security import HttpBearer, django_auth
 from pydantic import ConfigDict, Field, StrictInt, StrictStr
 
@@ -136,7 +137,7 @@ def recommendations(request: HttpRequest) -> dict:
     auth=BearerToken(),
     summary="Ingest a browsing event for a user (server to server)",
 )
-def events(request: HttpRequest, payload: EventIn) -> tuple[int, dict]:
+def events(request: HttpRequest, payload: EventIn) -> Status:
     """Store the event, recompute the user's list and push it to their sockets."""
     if not get_user_model().objects.filter(pk=payload.user, is_active=True).exists():
         return 422, {
@@ -152,8 +153,10 @@ def events(request: HttpRequest, payload: EventIn) -> tuple[int, dict]:
             source="api",
         )
     except UnknownItem as exc:
-        return 422, {"code": "unknown_item", "message": str(exc)}
+        return Status(422, {"code": "unknown_item", "message": str(exc)})
     message = recs.recommendations_compute(user_id=payload.user)
     recs.recommendations_push(user_id=payload.user, message=message)
     status = "accepted" if stored.created else "duplicate"
-    return 202, {"status": status, "id": payload.id, "version": message["version"]}
+    return Status(
+        202, {"status": status, "id": payload.id, "version": message["version"]}
+    )

@@ -1,27 +1,34 @@
 """``/ws/recommendations/``: a user's live recommendations and their events."""
 
+import asyncio
+import contextlib
 import json
 import logging
 import time
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from channels.db import database_sync_to_async
 from django.conf import settings
+from django.utils import timezone
 from pydantic import TypeAdapter
 
 from recommender import messages
 from recommender.services import recommendations as recs
 from recommender.services.events import UnknownItem, event_record
-from recsite import metrics, wire
+from recommender.services.online import online_report
+from recommender.services.visitors import visitor_for_session
+from recsite import live_stats, metrics, wire
 from recsite.consumers import ProtocolConsumer
 from recsite.ratelimit import TokenBucket, take_all
 from sync import messages as sync_messages
 
 logger = logging.getLogger(__name__)
 
-# Application close code: the socket carries no logged-in session. The page
-# shows "log in" instead of reconnecting.
+# Application close code: the socket carries no session at all (no cookie, or
+# one that names no stored session). The page shows "log in" instead of
+# reconnecting. An anonymous session is served as a visitor.
 CLOSE_UNAUTHENTICATED = 4401
 # Application close code: the user already has the maximum number of sockets.
 CLOSE_TOO_MANY_SOCKETS = 4429
@@ -29,6 +36,20 @@ CLOSE_TOO_MANY_SOCKETS = 4429
 _current = database_sync_to_async(recs.recommendations_current)
 _compute = database_sync_to_async(recs.recommendations_compute)
 _record = database_sync_to_async(event_record)
+
+
+@database_sync_to_async
+def _visitor(session: Any) -> int | None:
+    """Return the anonymous visitor behind a session cookie, or None without one."""
+    if session is None or session.session_key is None:
+        return None
+    visitor_id = visitor_for_session(session=session, create=False)
+    if session.session_key is None:
+        return None  # the cookie named no stored session
+    if visitor_id is None:
+        visitor_id = visitor_for_session(session=session, create=True)
+        session.save()
+    return visitor_id
 
 
 @dataclass
@@ -61,13 +82,17 @@ class RecommendationsConsumer(ProtocolConsumer):
     async def connect(self) -> None:
         """Called on the handshake: check the session, join, send the list."""
         user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
+        if user is not None and user.is_authenticated:
+            user_id = user.pk
+        else:
+            user_id = await _visitor(self.scope.get("session"))
+        if user_id is None:
             await self.accept()
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
-        state = _users.get(user.pk)
+        state = _users.get(user_id)
         if state is None:
-            state = _users[user.pk] = _UserState(
+            state = _users[user_id] = _UserState(
                 bucket=TokenBucket(
                     rate_per_sec=settings.WS_USER_EVENT_RATE_PER_SEC,
                     burst=settings.WS_USER_EVENT_BURST,
@@ -78,13 +103,13 @@ class RecommendationsConsumer(ProtocolConsumer):
             await self.close(code=CLOSE_TOO_MANY_SOCKETS)
             return
         state.sockets += 1
-        self.user_id = user.pk
-        self.groups = [messages.user_group(user.pk), sync_messages.CHANGES_GROUP]
+        self.user_id = user_id
+        self.groups = [messages.user_group(user_id), sync_messages.CHANGES_GROUP]
         for group in self.groups:
             await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
-        self.track_open()
-        await self._show(await _current(user_id=user.pk))
+        self.track_open(user_id)
+        await self._show(await _current(user_id=user_id, shown=True))
 
     async def disconnect(self, code: int) -> None:
         """Called when the socket closes: release this user's socket slot."""
@@ -118,9 +143,11 @@ class RecommendationsConsumer(ProtocolConsumer):
         except UnknownItem as exc:
             raise wire.FrameError(wire.UNKNOWN_ITEM, str(exc), request.id) from None
         await self.send_text(messages.ack(client_id=request.id))
-        message = await _compute(user_id=self.user_id)
+        message = await _compute(user_id=self.user_id, shown=True)
         text = await self._show(message)
-        metrics.EVENT_TO_PUSH_SECS.observe(time.perf_counter() - received)
+        push_secs = time.perf_counter() - received
+        metrics.EVENT_TO_PUSH_SECS.observe(push_secs)
+        live_stats.stats.event_pushed(push_secs * 1000, message["computed_ms"])
         await recs.recommendations_push_async(
             user_id=self.user_id,
             text=text,
@@ -160,4 +187,75 @@ class RecommendationsConsumer(ProtocolConsumer):
                 "active", False
             )
         if retracted:
-            await self._show(await _current(user_id=self.user_id))
+            await self._show(await _current(user_id=self.user_id, shown=True))
+
+
+# Application close code: a logged-in user without staff rights.
+CLOSE_FORBIDDEN = 4403
+_OPS_PERIOD_SECS = 1.0
+_ONLINE_PERIOD_SECS = 10.0
+_ONLINE_SINCE = timedelta(hours=1)
+_ONLINE_WINDOW = timedelta(minutes=30)
+
+
+@database_sync_to_async
+def _online_figures() -> dict[str, Any]:
+    now = timezone.now()
+    report = online_report(
+        since=now - _ONLINE_SINCE,
+        until=now,
+        window=_ONLINE_WINDOW,
+        k=settings.RECS_LIST_LENGTH,
+    )
+    return report.as_dict()
+
+
+class OpsConsumer(ProtocolConsumer):
+    """``/ws/ops/``: the cluster's live figures, once a second, for staff."""
+
+    endpoint = "ops"
+    adapter = TypeAdapter(messages.EventRequest)  # no client messages are served
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.task: asyncio.Task | None = None
+
+    async def connect(self) -> None:
+        """Called on the handshake: staff only, then start the stats loop."""
+        user = self.scope.get("user")
+        await self.accept()
+        if user is None or not user.is_authenticated:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        if not user.is_staff:
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
+        self.track_open(user.pk)
+        self.task = asyncio.create_task(self._loop())
+
+    async def disconnect(self, code: int) -> None:
+        """Called when the socket closes: stop the stats loop."""
+        if self.task is not None:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
+
+    async def handle(self, request: Any) -> None:
+        raise wire.FrameError(wire.BAD_MESSAGE, "the operator view accepts no messages")
+
+    async def _loop(self) -> None:
+        online: dict[str, Any] = {}
+        online_at = float("-inf")
+        while True:
+            try:
+                if time.monotonic() - online_at >= _ONLINE_PERIOD_SECS:
+                    online = await _online_figures()
+                    online_at = time.monotonic()
+                cluster = await live_stats.cluster()
+                cluster["at"] = time.time()
+                await self.send_text(messages.ops_stats(cluster=cluster, online=online))
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.warning("operator stats failed", exc_info=True)
+            await asyncio.sleep(_OPS_PERIOD_SECS)

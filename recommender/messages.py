@@ -84,3 +84,24 @@ class EventRequest(BaseModel):
     id: StrictStr = Field(min_length=1, max_length=64)
     user: Any = None
     group: Any = None
+
+
+def ops_stats(*, cluster: dict[str, Any], online: dict[str, Any]) -> dict[str, Any]:
+    """Return the operator view's live figures (sent about once a second)."""
+    return {
+        "type": "stats",
+        "at": round(float(cluster.get("at", 0.0)), 3),
+        "processes": int(cluster["processes"]),
+        "connections": int(cluster["connections"]),
+        "sockets": {str(k): int(v) for k, v in cluster["sockets"].items()},
+        "users": int(cluster["users"]),
+        "events_per_sec": float(cluster["events_per_sec"]),
+        "push_p50_ms": float(cluster["push_p50_ms"]),
+        "push_p99_ms": float(cluster["push_p99_ms"]),
+        "recompute_ms": float(cluster["recompute_ms"]),
+        "broadcast_failures": int(cluster["broadcast_failures"]),
+        "seq": int(cluster["seq"]),
+        "ctr": float(online.get("ctr", 0.0)),
+        "online_precision": float(online.get("precision_at_k", 0.0)),
+        "impressions": int(online.get("impressions", 0)),
+    }

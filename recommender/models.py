@@ -174,3 +174,25 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+
+class Impression(models.Model):
+    """One recommended item shown to a user: which list version, at what rank."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="impressions"
+    )
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="impressions")
+    version = models.PositiveIntegerField()
+    position = models.PositiveSmallIntegerField(
+        help_text="Rank in the list, 1 = first."
+    )
+    shown_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["user", "shown_at"], name="impression_user_time")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} #{self.position} {self.item_id} v{self.version}"

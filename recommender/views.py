@@ -15,7 +15,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
-    """Render the shopper dashboard (catalog, recommendations, activity)."""
+    """Render the shopper dashboard (catalog, recommendations, activity).
+
+    An anonymous visitor gets a session here, so their socket can carry their
+    history until they log in.
+    """
+    if not request.user.is_authenticated and request.session.session_key is None:
+        request.session["recsite_started"] = True
     return render(request, "dashboard.html")
 
 

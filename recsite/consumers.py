@@ -4,12 +4,11 @@ import logging
 from typing import Any
 
 from channels.consumer import get_handler_name
-from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from pydantic import TypeAdapter
 
-from recsite import metrics
+from recsite import live_stats, metrics
 from recsite.wire import FrameError, encode, parse_frame
 
 logger = logging.getLogger(__name__)
@@ -32,6 +31,7 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
         super().__init__(*args, **kwargs)
         self.invalid_frames = 0
         self.counted = False
+        self.counted_user: int | None = None
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         """Route a message to its handler without a thread hop per message.
@@ -46,20 +46,21 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
             raise ValueError(f"No handler for message type {message['type']}")
         await handler(message)
 
-    def track_open(self) -> None:
-        """Count this socket as open (call once it is accepted)."""
+    def track_open(self, user_id: int | None = None) -> None:
+        """Count this socket (and its user) as present; call once it is accepted."""
         metrics.WS_CONNECTIONS.labels(endpoint=self.endpoint).inc()
+        live_stats.stats.socket_opened(self.endpoint, user_id)
+        live_stats.ensure_publishing()
         self.counted = True
+        self.counted_user = user_id
 
     async def websocket_disconnect(self, message: dict[str, Any]) -> None:
         """Called when the socket closes: leave groups, run ``disconnect``, stop."""
         if self.counted:
             metrics.WS_CONNECTIONS.labels(endpoint=self.endpoint).dec()
+            live_stats.stats.socket_closed(self.endpoint, self.counted_user)
             self.counted = False
-        try:
-            await super().websocket_disconnect(message)
-        except StopConsumer:
-            raise
+        await super().websocket_disconnect(message)
 
     async def receive(
         self, text_data: str | None = None, bytes_data: bytes | None = None

@@ -9,7 +9,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from pydantic import TypeAdapter
 
-from recsite import metrics
+from recsite import live_stats, metrics
 from recsite.consumers import ProtocolConsumer
 from recsite.wire import encode
 from sync import messages, selectors
@@ -77,6 +77,7 @@ class SyncConsumer(ProtocolConsumer):
         await self.accept()
         self.track_open()
         self.last_seq = await _seq_latest()
+        live_stats.stats.seq = max(live_stats.stats.seq, self.last_seq)
         await self.send_text(messages.hello(seq=self.last_seq))
         self.heartbeat_task = asyncio.create_task(self._heartbeat())
 
@@ -133,6 +134,7 @@ class SyncConsumer(ProtocolConsumer):
             try:
                 latest = await _shared_seq.get(settings.SYNC_HEARTBEAT_SECS / 2)
                 metrics.CHANGELOG_SEQ.set(latest)
+                live_stats.stats.seq = max(live_stats.stats.seq, latest)
                 async with self.lock:
                     metrics.CHANGELOG_LAG.set(max(0, latest - self.last_seq))
                     if latest > self.last_seq:

@@ -12,7 +12,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from recsite import metrics
+from recsite import live_stats, metrics
 from recsite.wire import encode
 from sync import messages
 from sync.models import Change, SeqCounter
@@ -126,6 +126,7 @@ def changes_broadcast(rows: list[Change]) -> None:
         async_to_sync(_group_send_all)(layer, messages.CHANGES_GROUP, envelopes)
     except Exception:
         metrics.BROADCAST_FAILURES.labels(kind="change").inc()
+        live_stats.stats.broadcast_failures += 1
         logger.warning(
             "broadcast of changes %d..%d failed; clients will resume from the log",
             rows[0].seq,

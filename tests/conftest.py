@@ -41,6 +41,19 @@ def postgres() -> None:
         )
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _drop_stray_connections(django_db_setup, django_db_blocker) -> Iterator[None]:
+    """At the end, close connections left by worker threads so the test DB drops."""
+    yield
+    if connection.vendor != "postgresql":
+        return
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+
+
 @pytest.fixture(autouse=True)
 def _fresh_engine() -> Iterator[None]:
     """Forget the process-wide engine: each test brings its own catalog."""

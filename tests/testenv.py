@@ -9,3 +9,7 @@ os.environ.setdefault(
 os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 # One BLAS thread, as in the server: small matvecs are faster without wake-ups.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+# Each run gets its own test database, so parallel runs on one server never
+# fight over it (pytest-django creates and drops it).
+os.environ.setdefault("DJANGO_TEST_DATABASE_NAME", f"test_recsite_{os.getpid()}")
+os.environ.setdefault("DJANGO_INSECURE_FAST_HASHER", "1")

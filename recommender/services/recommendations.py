@@ -19,11 +19,11 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from recommender import messages
-from recommender.models import FittedModel, Item, RecommendationSnapshot
+from recommender.models import FittedModel, Impression, Item, RecommendationSnapshot
 from recommender.selectors import history_for_user, interactions_all, snapshot_latest
 from recommender.services.catalog import catalog_load
 from recommender.services.engine import Behaviour, Engine
-from recsite import metrics
+from recsite import live_stats, metrics
 from recsite.wire import encode
 from sync.selectors import seq_latest
 
@@ -132,8 +132,14 @@ def model_refit(*, progress: Progress | None = None) -> FittedModel:
     return record
 
 
-def recommendations_compute(*, user_id: int) -> messages.RecommendationsMessage:
-    """Score the user now, store a new snapshot and return its message."""
+def recommendations_compute(
+    *, user_id: int, shown: bool = False
+) -> messages.RecommendationsMessage:
+    """Score the user now, store a new snapshot and return its message.
+
+    ``shown`` records the list as impressions (it goes to an open socket),
+    for the online metrics.
+    """
     started = time.perf_counter()
     engine, titles = live_engine.current()
     history = history_for_user(user_id=user_id)
@@ -149,6 +155,8 @@ def recommendations_compute(*, user_id: int) -> messages.RecommendationsMessage:
     ]
     computed_ms = (time.perf_counter() - started) * 1000
     snapshot = _snapshot_store(user_id=user_id, items=items, computed_ms=computed_ms)
+    if shown:
+        impressions_record(snapshot=snapshot)
     metrics.RECOMPUTE_SECS.observe(computed_ms / 1000)
     return snapshot_message(snapshot)
 
@@ -183,6 +191,20 @@ def _snapshot_store(
     raise RuntimeError(f"could not store a snapshot for user {user_id}")
 
 
+def impressions_record(*, snapshot: RecommendationSnapshot) -> None:
+    """Record every item of a shown list with its version and rank."""
+    Impression.objects.bulk_create(
+        Impression(
+            user_id=snapshot.user_id,
+            item_id=entry["id"],
+            version=snapshot.version,
+            position=rank,
+            shown_at=snapshot.computed_at,
+        )
+        for rank, entry in enumerate(snapshot.items, start=1)
+    )
+
+
 def snapshot_message(
     snapshot: RecommendationSnapshot,
 ) -> messages.RecommendationsMessage:
@@ -192,7 +214,9 @@ def snapshot_message(
     )
 
 
-def recommendations_current(*, user_id: int) -> messages.RecommendationsMessage:
+def recommendations_current(
+    *, user_id: int, shown: bool = False
+) -> messages.RecommendationsMessage:
     """Return the user's latest list, computing one if none is valid.
 
     A stored snapshot that still shows an item deactivated or deleted since is
@@ -203,7 +227,7 @@ def recommendations_current(*, user_id: int) -> messages.RecommendationsMessage:
         ids = [entry["id"] for entry in snapshot.items]
         if Item.objects.filter(pk__in=ids, active=True).count() == len(set(ids)):
             return snapshot_message(snapshot)
-    return recommendations_compute(user_id=user_id)
+    return recommendations_compute(user_id=user_id, shown=shown)
 
 
 def recommendations_push(
@@ -224,6 +248,7 @@ async def recommendations_push_async(
         await get_channel_layer().group_send(messages.user_group(user_id), envelope)
     except Exception:
         metrics.BROADCAST_FAILURES.labels(kind="recommendations").inc()
+        live_stats.stats.broadcast_failures += 1
         logger.warning(
             "push to user %s failed; their sockets refresh on reconnect",
             user_id,

@@ -1,0 +1,137 @@
+"""``/ws/sync/`` with WebsocketCommunicator: hello, live changes, resume, gaps."""
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.db.models import F
+
+from recsite.asgi import application
+from sync.models import Change, SeqCounter
+from sync.selectors import seq_latest
+from tests.factories import catalog, ws_headers
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+async def connect() -> tuple[WebsocketCommunicator, int]:
+    communicator = WebsocketCommunicator(application, "/ws/sync/", headers=ws_headers())
+    connected, _ = await communicator.connect()
+    assert connected
+    hello = await communicator.receive_json_from(timeout=5)
+    assert hello["type"] == "hello"
+    return communicator, hello["seq"]
+
+
+@database_sync_to_async
+def rename(item, title: str) -> None:
+    item.title = title
+    item.save()
+
+
+@database_sync_to_async
+def write_without_broadcast(object_id: int) -> int:
+    """Commit a change to the log the way a lost broadcast would leave it."""
+    SeqCounter.objects.filter(pk=1).update(value=F("value") + 1)
+    seq = seq_latest()
+    Change.objects.create(
+        seq=seq,
+        model="item",
+        op="upsert",
+        object_id=str(object_id),
+        data={"title": "lost"},
+    )
+    return seq
+
+
+async def test_hello_then_each_change_once_with_the_next_seq():
+    items = await database_sync_to_async(catalog)(2)
+    client, seq = await connect()
+    await rename(items[0], "First")
+    await rename(items[1], "Second")
+    first = await client.receive_json_from(timeout=5)
+    second = await client.receive_json_from(timeout=5)
+    assert (first["seq"], first["data"]["title"]) == (seq + 1, "First")
+    assert (second["seq"], second["data"]["title"]) == (seq + 2, "Second")
+    assert first["model"] == "item" and first["op"] == "upsert"
+    assert await client.receive_nothing(timeout=0.2)
+    await client.disconnect()
+
+
+async def test_resume_replays_what_was_missed_then_resumed():
+    items = await database_sync_to_async(catalog)(3)
+    after = await database_sync_to_async(seq_latest)()
+    for n, item in enumerate(items):
+        await rename(item, f"Offline edit {n}")
+    client, _ = await connect()
+    await client.send_json_to({"type": "resume", "after": after})
+    replay = [await client.receive_json_from(timeout=5) for _ in range(3)]
+    assert [m["seq"] for m in replay] == [after + 1, after + 2, after + 3]
+    assert [m["data"]["title"] for m in replay] == [
+        f"Offline edit {n}" for n in range(3)
+    ]
+    assert await client.receive_json_from(timeout=5) == {
+        "type": "resumed",
+        "seq": after + 3,
+    }
+    await client.disconnect()
+
+
+async def test_resume_from_before_the_log_gets_reset():
+    await database_sync_to_async(catalog)(2)
+    await database_sync_to_async(Change.objects.filter(seq=1).delete)()
+    client, seq = await connect()
+    await client.send_json_to({"type": "resume", "after": 0})
+    assert await client.receive_json_from(timeout=5) == {"type": "reset", "seq": seq}
+    await client.disconnect()
+
+
+async def test_a_lost_broadcast_is_filled_from_the_log_before_the_next_change():
+    items = await database_sync_to_async(catalog)(2)
+    client, seq = await connect()
+    lost = await write_without_broadcast(items[0].pk)
+    await rename(items[1], "After the loss")
+    first = await client.receive_json_from(timeout=5)
+    second = await client.receive_json_from(timeout=5)
+    assert (first["seq"], first["data"]["title"]) == (lost, "lost")
+    assert (second["seq"], second["data"]["title"]) == (lost + 1, "After the loss")
+    assert lost == seq + 1
+    await client.disconnect()
+
+
+async def test_heartbeat_carries_the_seq_and_delivers_a_lost_last_change(settings):
+    settings.SYNC_HEARTBEAT_SECS = 0.2
+    items = await database_sync_to_async(catalog)(1)
+    client, seq = await connect()
+    lost = await write_without_broadcast(items[0].pk)
+    change = await client.receive_json_from(timeout=5)
+    assert change["type"] == "change" and change["seq"] == lost == seq + 1
+    assert await client.receive_json_from(timeout=5) == {
+        "type": "heartbeat",
+        "seq": lost,
+    }
+    await client.disconnect()
+
+
+@pytest.mark.parametrize(
+    ("frame", "code"),
+    [
+        ("not json", "bad_json"),
+        ('{"type":"resume"}', "bad_message"),
+        ('{"type":"resume","after":-1}', "bad_message"),
+        ('{"type":"subscribe","after":1}', "bad_message"),
+        ('{"type":"resume","after":"3"}', "bad_message"),
+        ("[" * 3000 + "]" * 3000, "too_large"),
+    ],
+)
+async def test_bad_frames_get_an_error_and_the_socket_stays_open(frame, code):
+    client, _ = await connect()
+    await client.send_to(text_data=frame)
+    answer = await client.receive_json_from(timeout=5)
+    assert answer["type"] == "error" and answer["code"] == code
+    await client.send_json_to({"type": "resume", "after": 0})
+    assert (await client.receive_json_from(timeout=5))["type"] in {
+        "resumed",
+        "reset",
+        "change",
+    }
+    await client.disconnect()
