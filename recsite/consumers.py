@@ -9,7 +9,7 @@ from django.conf import settings
 from pydantic import TypeAdapter
 
 from recsite import live_stats, metrics
-from recsite.wire import FrameError, encode, parse_frame
+from recsite.wire import UNAVAILABLE, FrameError, encode, parse_frame
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +80,18 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
             await self.handle(request)
         except FrameError as exc:
             await self.reject(exc)
+        except Exception:
+            # A failure on our side (database or Redis unreachable): the frame
+            # was not served, the client may resend it with the same id.
+            logger.exception("%s frame failed", self.endpoint)
+            metrics.WS_FRAMES_REJECTED.labels(code=UNAVAILABLE).inc()
+            await self.send_text(
+                FrameError(
+                    UNAVAILABLE,
+                    "the server could not process this frame; retry with the same id",
+                    getattr(request, "id", None),
+                ).to_message()
+            )
 
     async def handle(self, request: Any) -> None:
         """Serve one validated request."""

@@ -280,3 +280,11 @@ METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
 # within the timeout is dropped, so presence counts stay exact.
 WS_PING_INTERVAL_SECS = env_int("WS_PING_INTERVAL_SECS", 20, minimum=1)
 WS_PING_TIMEOUT_SECS = env_int("WS_PING_TIMEOUT_SECS", 30, minimum=1)
+
+# permessage-deflate (RFC 7692) when the client offers it; small zlib windows
+# bound the memory a compressed socket costs (see docs/performance.md).
+WS_COMPRESSION = env_bool("WS_COMPRESSION", True)
+WS_DEFLATE_WINDOW_BITS = env_int("WS_DEFLATE_WINDOW_BITS", 11, minimum=9)
+WS_DEFLATE_MEM_LEVEL = env_int("WS_DEFLATE_MEM_LEVEL", 4, minimum=1)
+# Listen backlog: a reconnect storm of thousands of sockets must not be refused.
+WS_LISTEN_BACKLOG = env_int("WS_LISTEN_BACKLOG", 4096, minimum=16)

@@ -16,6 +16,8 @@ BAD_MESSAGE = "bad_message"
 TOO_LARGE = "too_large"
 UNKNOWN_ITEM = "unknown_item"
 RATE_LIMITED = "rate_limited"
+# Not the client's fault: the server could not serve the frame right now.
+UNAVAILABLE = "unavailable"
 
 # Client ids are echoed back; anything longer is not worth echoing.
 _MAX_ECHOED_ID_CHARS = 64

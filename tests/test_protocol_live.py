@@ -104,3 +104,38 @@ def test_event_is_acked_and_pushed_then_a_change_from_another_process_arrives(
         assert change["op"] == "upsert"
         assert change["id"] == items[5].pk
         assert change["data"]["title"] == "Renamed elsewhere"
+
+
+def test_permessage_deflate_is_negotiated_and_messages_round_trip(live_servers):
+    items = make_catalog(40)
+    get_user_model().objects.create_user("zed", password="zed-secret-pw")
+    server = live_servers()
+    session = login(server.http_url, "zed", "zed-secret-pw")
+    with connect(
+        f"{server.ws_url}/ws/recommendations/",
+        origin=server.origin,
+        additional_headers={"Cookie": f"sessionid={session}"},
+        compression="deflate",
+    ) as recs:
+        extensions = recs.response.headers.get("Sec-WebSocket-Extensions", "")
+        assert "permessage-deflate" in extensions
+        first = recv_json(recs)
+        assert first["type"] == "recommendations" and len(first["items"]) == 10
+        for n in range(3):
+            recs.send(
+                json.dumps(
+                    {
+                        "type": "event",
+                        "action": "like",
+                        "item": items[n].pk,
+                        "id": f"z{n}",
+                    }
+                )
+            )
+            assert recv_json(recs) == {"type": "ack", "id": f"z{n}"}
+            assert recv_json(recs)["type"] == "recommendations"
+    with connect(
+        f"{server.ws_url}/ws/sync/", origin=server.origin, compression=None
+    ) as plain:
+        assert plain.response.headers.get("Sec-WebSocket-Extensions") is None
+        assert recv_json(plain)["type"] == "hello"

@@ -16,7 +16,8 @@ from django.core.management.base import BaseCommand, CommandParser
 class Command(BaseCommand):
     help = (
         "Serve HTTP and WebSockets with daphne, tuned for recsite: server-side "
-        "pings that drop dead sockets, a deep listen backlog, frame-size limits."
+        "pings that drop dead sockets, a deep listen backlog, frame-size limits, "
+        "permessage-deflate."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -38,16 +39,21 @@ class Command(BaseCommand):
     def handle(self, *args: object, **options: object) -> None:
         from daphne.cli import CommandLineInterface
 
+        from recsite.server import TunedServer
+
         if not options["no_collectstatic"]:
             call_command("collectstatic", interactive=False, verbosity=0)
         # A client's frames are at most WS_MAX_FRAME_BYTES; anything far larger
         # is cut off by the protocol layer before it is buffered.
         max_message = max(settings.WS_MAX_FRAME_BYTES * 16, 65536)
+        host = str(options["host"])
+        interface = host.replace(
+            ":", r"\:"
+        )  # IPv6 addresses in twisted endpoint strings
         argv = [
-            "--bind",
-            str(options["host"]),
-            "--port",
-            str(options["port"]),
+            "--endpoint",
+            f"tcp:port={options['port']}:interface={interface}"
+            f":backlog={settings.WS_LISTEN_BACKLOG}",
             "--ping-interval",
             str(settings.WS_PING_INTERVAL_SECS),
             "--ping-timeout",
@@ -66,4 +72,6 @@ class Command(BaseCommand):
             f"Serving recsite on http://{options['host']}:{options['port']}/"
         )
         self.stdout.flush()
-        CommandLineInterface().run(argv)
+        cli = CommandLineInterface()
+        cli.server_class = TunedServer
+        cli.run(argv)
