@@ -8,7 +8,8 @@ from django.conf import settings
 from django.contrib.admin.views.decorators import staff_member_required
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.templatetags.static import static
 from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -37,6 +38,12 @@ async def _layer_roundtrip() -> None:
     channel = await layer.new_channel()
     await layer.send(channel, {"type": "health.check"})
     await layer.receive(channel)
+
+
+@require_GET
+def favicon(request: HttpRequest) -> HttpResponse:
+    """Redirect ``/favicon.ico`` (asked for by every page, admin too) to the icon."""
+    return redirect(static("recsite/favicon.svg"), permanent=True)
 
 
 @require_GET

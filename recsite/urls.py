@@ -10,6 +10,8 @@ admin.site.site_title = "recsite admin"
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
+    # Browsers ask for /favicon.ico on every page, admin pages included.
+    path("favicon.ico", views.favicon, name="favicon"),
     path("ops/", views.ops, name="ops"),
     path("healthz", views.healthz, name="healthz"),
     path("metrics", views.metrics, name="metrics"),

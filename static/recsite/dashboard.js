@@ -1,0 +1,93 @@
+// Entry point of the shopper dashboard: wires the catalog, the detail dialog,
+// the recommendations panel, the activity strip and the connection indicator.
+
+import { ReconnectingSocket } from "./socket.js";
+import { ConnectionIndicator } from "./connection.js";
+import { Catalog } from "./catalog.js";
+import { DetailDialog } from "./detail.js";
+import { Recommendations } from "./recommendations.js";
+import { ActivityStrip } from "./activity.js";
+
+const app = document.getElementById("dashboard");
+const loginUrl = app.dataset.loginUrl || "/accounts/login/?next=/";
+
+const indicator = new ConnectionIndicator(document.querySelector("[data-testid='connection']"));
+const catalog = new Catalog(app.querySelector("[data-region='catalog']"));
+const detail = new DetailDialog(document.getElementById("detail"));
+const recs = new Recommendations(app.querySelector("[data-testid='recommendations']"));
+const activity = new ActivityStrip(app.querySelector("[data-region='activity']"));
+
+function titleOf(id) {
+  const item = catalog.get(id);
+  if (item) return item.title;
+  const rec = recs.shown.find((r) => r.id === id);
+  return rec ? rec.title : `#${id}`;
+}
+
+/** Send a browsing event and log it in the activity strip. */
+function track(action, id) {
+  const clientId = recs.send(action, id);
+  if (clientId) activity.add(clientId, action, id, titleOf(id));
+}
+
+function openItem(id, { action, rec } = {}) {
+  const item = catalog.get(id) || (rec ? { id, title: rec.title } : null);
+  if (!item) return;
+  detail.open(item);
+  if (!catalog.get(id)) detail.markRemoved();
+  if (action) track(action, id);
+}
+
+catalog.addEventListener("open", (e) => openItem(e.detail.id, { action: "view" }));
+recs.addEventListener("open", (e) => openItem(e.detail.id, { action: "click", rec: e.detail.rec }));
+activity.addEventListener("open", (e) => openItem(e.detail.id, { action: "view" }));
+detail.addEventListener("action", (e) => track(e.detail.action, e.detail.id));
+
+recs.addEventListener("ack", (e) => {
+  indicator.setRoundTrip(e.detail.rttMs);
+  activity.acked(e.detail.id, e.detail.rttMs);
+});
+recs.addEventListener("eventerror", (e) => {
+  if (e.detail.id != null) activity.failed(e.detail.id, e.detail.message);
+});
+recs.addEventListener("availability", (e) => {
+  if (e.detail.available) {
+    detail.setCanAct(true);
+    return;
+  }
+  const link = document.createElement("a");
+  link.href = loginUrl;
+  link.textContent = "Log in";
+  const hint = document.createDocumentFragment();
+  hint.append(link, " to like items, fill a cart and get recommendations.");
+  detail.setCanAct(false, hint);
+});
+
+catalog.addEventListener("itemchange", (e) => {
+  recs.retitle(e.detail.id, e.detail.item.title);
+  activity.retitle(e.detail.id, e.detail.item.title);
+  if (detail.isOpen && detail.itemId === e.detail.id) detail.fill(e.detail.item);
+});
+catalog.addEventListener("itemremove", (e) => {
+  recs.retract(e.detail.id);
+  if (detail.isOpen && detail.itemId === e.detail.id) detail.markRemoved();
+});
+
+async function start() {
+  // Snapshot first, then the socket, which resumes after the snapshot's seq.
+  await catalog.loadSnapshot();
+  const syncSocket = new ReconnectingSocket("/ws/sync/", { watchdogMs: 45000 });
+  catalog.attach(syncSocket);
+  indicator.watch(syncSocket);
+  syncSocket.start();
+
+  const recsSocket = new ReconnectingSocket("/ws/recommendations/");
+  recs.attach(recsSocket);
+  indicator.watch(recsSocket);
+  recsSocket.start();
+
+  // For debugging from the console and for end-to-end tests.
+  window.recsite = { catalog, recs, activity, indicator, syncSocket, recsSocket };
+}
+
+start();
