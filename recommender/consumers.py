@@ -9,14 +9,14 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from channels.db import database_sync_to_async
+from channels.db import DatabaseSyncToAsync, database_sync_to_async
 from django.conf import settings
 from django.utils import timezone
 from pydantic import TypeAdapter
 
 from recommender import messages
 from recommender.services import recommendations as recs
-from recommender.services.events import UnknownItem, event_record
+from recommender.services.events import UnknownItem
 from recommender.services.online import online_report
 from recommender.services.visitors import visitor_for_session
 from recsite import live_stats, metrics, wire
@@ -33,9 +33,11 @@ CLOSE_UNAUTHENTICATED = 4401
 # Application close code: the user already has the maximum number of sockets.
 CLOSE_TOO_MANY_SOCKETS = 4429
 
-_current = database_sync_to_async(recs.recommendations_current)
-_compute = database_sync_to_async(recs.recommendations_compute)
-_record = database_sync_to_async(event_record)
+# Any worker thread will do: each holds its own database connection, so users'
+# events are written and scored in parallel instead of queueing behind one
+# thread (Channels' default, thread_sensitive=True).
+_current = DatabaseSyncToAsync(recs.recommendations_current, thread_sensitive=False)
+_process = DatabaseSyncToAsync(recs.event_process, thread_sensitive=False)
 
 
 @database_sync_to_async
@@ -134,7 +136,7 @@ class RecommendationsConsumer(ProtocolConsumer):
                 retry_after=round(wait, 3),
             )
         try:
-            await _record(
+            _, message = await _process(
                 user_id=self.user_id,
                 item_id=request.item,
                 action=request.action,
@@ -142,8 +144,8 @@ class RecommendationsConsumer(ProtocolConsumer):
             )
         except UnknownItem as exc:
             raise wire.FrameError(wire.UNKNOWN_ITEM, str(exc), request.id) from None
+        # The event was stored before it was scored: the ack is after-durable.
         await self.send_text(messages.ack(client_id=request.id))
-        message = await _compute(user_id=self.user_id, shown=True)
         text = await self._show(message)
         push_secs = time.perf_counter() - received
         metrics.EVENT_TO_PUSH_SECS.observe(push_secs)
@@ -176,6 +178,7 @@ class RecommendationsConsumer(ProtocolConsumer):
 
     async def sync_change(self, event: dict[str, Any]) -> None:
         """Called for each catalog change: retract shown items that went away."""
+        recs.live_engine.note_seq(event["seq"])
         if event.get("text") is None:
             retracted = True  # a bulk write: check the list against the catalog
         else:

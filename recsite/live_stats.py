@@ -23,7 +23,7 @@ from django.conf import settings
 logger = logging.getLogger(__name__)
 
 PUBLISH_SECS = 1.0
-_KEY_PREFIX = "recsite:live:"
+_KEY_PREFIX = f"{os.environ.get('REDIS_PREFIX', 'recsite')}:live:"
 _KEY_TTL_SECS = 5
 # Keep the latest samples only: enough for stable p99s over the last minute.
 _SAMPLES = 500

@@ -138,7 +138,10 @@ DATABASES = {
     "default": dj_database_url.config(
         default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
         conn_max_age=env_int("DJANGO_CONN_MAX_AGE_SECS", 60),
-        conn_health_checks=True,
+        # A health check is one more round trip at the start of every worker
+        # hop (per event on the sockets); a dead connection surfaces as one
+        # failed frame answered "unavailable", which the client retries.
+        conn_health_checks=env_bool("DJANGO_CONN_HEALTH_CHECKS", False),
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -160,6 +163,9 @@ if REDIS_URL:
         "default": {
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
             "CONFIG": {
+                # Channel and group names in Redis start with this; deployments
+                # (or test runs) sharing one Redis keep apart by using their own.
+                "prefix": os.environ.get("REDIS_PREFIX", "recsite"),
                 "hosts": [
                     {
                         "address": REDIS_URL,
@@ -252,6 +258,9 @@ SYNC_CHANGELOG_MAX_ROWS = env_int("SYNC_CHANGELOG_MAX_ROWS", 10_000, minimum=1)
 SYNC_CHANGELOG_MAX_AGE_SECS = env_int(
     "SYNC_CHANGELOG_MAX_AGE_SECS", 7 * 24 * 3600, minimum=1
 )
+# Longest wait for one broadcast through the channel layer before it is
+# counted as failed (clients then recover from the change log).
+BROADCAST_TIMEOUT_SECS = env_float("BROADCAST_TIMEOUT_SECS", 2.0, minimum=0.01)
 # How often every /ws/sync/ socket gets {"type":"heartbeat","seq":S}.
 SYNC_HEARTBEAT_SECS = env_float("SYNC_HEARTBEAT_SECS", 15.0, minimum=0.05)
 # Largest number of changes sent in one resume; older clients get "reset".
@@ -270,6 +279,9 @@ WS_MAX_SOCKETS_PER_USER = env_int("WS_MAX_SOCKETS_PER_USER", 20, minimum=1)
 RECS_HISTORY_EVENTS = env_int("RECS_HISTORY_EVENTS", 200, minimum=1)
 RECS_LIST_LENGTH = env_int("RECS_LIST_LENGTH", 10, minimum=1)
 RECS_SNAPSHOTS_KEPT_PER_USER = env_int("RECS_SNAPSHOTS_KEPT_PER_USER", 20, minimum=1)
+# How often a process polls the change-log seq for catalog edits whose
+# broadcast it missed (broadcasts are seen at once).
+RECS_CATALOG_CHECK_SECS = env_float("RECS_CATALOG_CHECK_SECS", 1.0, minimum=0.0)
 # How often a server process checks for a newer fitted model (seconds).
 RECS_MODEL_CHECK_SECS = env_float("RECS_MODEL_CHECK_SECS", 2.0, minimum=0.0)
 

@@ -13,3 +13,6 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 # fight over it (pytest-django creates and drops it).
 os.environ.setdefault("DJANGO_TEST_DATABASE_NAME", f"test_recsite_{os.getpid()}")
 os.environ.setdefault("DJANGO_INSECURE_FAST_HASHER", "1")
+# ...and its own channel-layer prefix, so runs sharing one Redis never see
+# each other's broadcasts (server processes started by tests inherit it).
+os.environ.setdefault("REDIS_PREFIX", f"recsite-test-{os.getpid()}")

@@ -1,10 +1,12 @@
 """Reading the catalog into the engine's in-memory form."""
 
 import numpy as np
-from django.db.models import F
+from django.db.models import F, QuerySet
 
 from recommender.models import Category, Item
+from recommender.serializers import item_to_dict
 from recommender.services.engine import Catalog
+from sync.services import changes_record
 
 
 def catalog_load() -> Catalog:
@@ -44,4 +46,17 @@ def catalog_load() -> Catalog:
         created=np.fromiter(
             (r[8].timestamp() for r in rows), dtype=np.float64, count=n
         ),
+    )
+
+
+def items_changed(queryset: QuerySet[Item]) -> list[int]:
+    """Record an upsert in the change log for every item of ``queryset``.
+
+    For writes that change items without saving them one by one (bulk
+    updates, a renamed or deleted category).
+    """
+    items = list(queryset.select_related("category").order_by("pk"))
+    return changes_record(
+        model_name="item",
+        changes=[("upsert", str(item.pk), item_to_dict(item)) for item in items],
     )

@@ -3,12 +3,13 @@
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 from django.utils import timezone
 
 from recommender.models import BrowsingEvent, Item
 from recommender.services.engine import ACTION_WEIGHTS
 from recsite import metrics
+from recsite.db import savepoint_if_in_transaction
 
 
 class UnknownItem(Exception):
@@ -29,26 +30,24 @@ def event_record(
     client_id: str = "",
     created: datetime | None = None,
     source: str = "ws",
+    check_item: bool = True,
 ) -> StoredEvent:
     """Store one browsing event durably; a resend with the same client id is a no-op.
+
+    The INSERT comes first and the unique (user, client id) constraint
+    catches resends, so a new event costs one round trip. ``check_item=False``
+    skips the active check when the caller already knows the item is active;
+    a missing item is still refused by the foreign key.
 
     Raises
     ------
     UnknownItem
         When the item does not exist or is inactive.
     """
-    if not Item.objects.filter(pk=item_id, active=True).exists():
+    if check_item and not Item.objects.filter(pk=item_id, active=True).exists():
         raise UnknownItem(f"item {item_id} does not exist or is not active")
-    if client_id:
-        existing = (
-            BrowsingEvent.objects.filter(user_id=user_id, client_id=client_id)
-            .values_list("id", flat=True)
-            .first()
-        )
-        if existing is not None:
-            return StoredEvent(event_id=existing, created=False)
     try:
-        with transaction.atomic():
+        with savepoint_if_in_transaction():
             event = BrowsingEvent.objects.create(
                 user_id=user_id,
                 item_id=item_id,
@@ -58,8 +57,15 @@ def event_record(
                 created=created or timezone.now(),
             )
     except IntegrityError:
-        # Two sockets raced with the same client id; the other one stored it.
-        existing = BrowsingEvent.objects.get(user_id=user_id, client_id=client_id)
-        return StoredEvent(event_id=existing.pk, created=False)
+        existing = (
+            BrowsingEvent.objects.filter(user_id=user_id, client_id=client_id)
+            .values_list("id", flat=True)
+            .first()
+            if client_id
+            else None
+        )
+        if existing is None:
+            raise UnknownItem(f"item {item_id} does not exist") from None
+        return StoredEvent(event_id=existing, created=False)
     metrics.EVENTS.labels(action=action, source=source).inc()
     return StoredEvent(event_id=event.pk, created=True)

@@ -8,10 +8,12 @@ reads their latest events and needs no refit, so every event changes the list
 at once.
 """
 
+import asyncio
 import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -23,7 +25,9 @@ from recommender.models import FittedModel, Impression, Item, RecommendationSnap
 from recommender.selectors import history_for_user, interactions_all, snapshot_latest
 from recommender.services.catalog import catalog_load
 from recommender.services.engine import Behaviour, Engine
+from recommender.services.events import StoredEvent, event_record
 from recsite import live_stats, metrics
+from recsite.db import savepoint_if_in_transaction
 from recsite.wire import encode
 from sync.selectors import seq_latest
 
@@ -35,69 +39,122 @@ Progress = Callable[[str], None]
 _FITTED_MODELS_KEPT = 3
 
 
+@dataclass(frozen=True)
+class LiveState:
+    """One consistent view: the engine and the catalog facts it was built from."""
+
+    engine: Engine
+    titles: dict[int, str]
+    active_ids: frozenset[int]
+    catalog_seq: int
+    model_id: int | None
+
+
 class _LiveEngine:
-    """The process-wide engine and the versions it was built from."""
+    """The process-wide engine, rebuilt when the catalog or fitted model changes.
+
+    The catalog version is the change-log seq. Broadcast changes reach every
+    socket of this process, and consumers report their seq here
+    (:meth:`note_seq`), so a catalog edit is seen at once; the database is
+    polled only every ``RECS_CATALOG_CHECK_SECS`` as a backstop for lost
+    broadcasts and for processes without sockets.
+    """
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.engine: Engine | None = None
-        self.titles: dict[int, str] = {}
-        self.catalog_seq = -1
-        self.model_id: int | None = None
+        self.state: LiveState | None = None
+        self.seen_seq = 0
+        self.seq_checked_at = float("-inf")
         self.model_checked_at = float("-inf")
+        # user id -> last snapshot version this process stored or saw
+        self.versions: dict[int, int] = {}
 
-    def current(self) -> tuple[Engine, dict[int, str]]:
-        """Return the engine for the latest catalog and fitted model."""
-        seq = seq_latest()
+    def note_seq(self, seq: int) -> None:
+        """Record that change ``seq`` has been committed (called from consumers)."""
+        if seq > self.seen_seq:
+            self.seen_seq = seq
+
+    def _catalog_seq(self) -> int:
+        now = time.monotonic()
+        if now - self.seq_checked_at >= settings.RECS_CATALOG_CHECK_SECS:
+            self.note_seq(seq_latest())
+            self.seq_checked_at = now
+        return self.seen_seq
+
+    def current(self) -> LiveState:
+        """Return the state for the latest catalog and fitted model."""
+        seq = self._catalog_seq()
+        state = self.state
         check_model = (
             time.monotonic() - self.model_checked_at >= settings.RECS_MODEL_CHECK_SECS
         )
-        if self.engine is not None and seq == self.catalog_seq and not check_model:
-            return self.engine, self.titles
+        if state is not None and state.catalog_seq == seq and not check_model:
+            return state
         with self.lock:
-            engine = self.engine
-            if check_model or engine is None:
-                self.model_checked_at = time.monotonic()
-                latest = (
-                    FittedModel.objects.order_by("-id")
-                    .values_list("id", flat=True)
-                    .first()
-                )
-                if latest != self.model_id or engine is None:
-                    behaviour = (
-                        Behaviour.from_bytes(
-                            bytes(FittedModel.objects.get(pk=latest).data)
-                        )
-                        if latest is not None
-                        else Behaviour.empty()
-                    )
-                    if engine is None:
-                        catalog = catalog_load()
-                        engine = Engine(catalog, behaviour)
-                        self.titles = dict(
-                            zip(catalog.ids.tolist(), catalog.titles, strict=True)
-                        )
-                        self.catalog_seq = seq
-                    else:
+            state = self.state
+            if state is None:
+                model_id, behaviour = _model_latest()
+                engine = Engine(catalog_load(), behaviour)
+            else:
+                engine, model_id = state.engine, state.model_id
+                if state.catalog_seq != seq:
+                    engine = engine.with_catalog(catalog_load())
+                if check_model:
+                    latest = _model_latest_id()
+                    if latest != model_id:
+                        model_id, behaviour = _model_latest()
                         engine = engine.with_behaviour(behaviour)
-                    self.model_id = latest
-            if seq != self.catalog_seq:
-                catalog = catalog_load()
-                engine = engine.with_catalog(catalog)
-                self.titles = dict(
-                    zip(catalog.ids.tolist(), catalog.titles, strict=True)
-                )
-                self.catalog_seq = seq
-            self.engine = engine
-            return engine, self.titles
+            if check_model or state is None:
+                self.model_checked_at = time.monotonic()
+            if state is None or engine is not state.engine or state.catalog_seq != seq:
+                state = _state(engine, seq, model_id)
+            self.state = state
+            return state
+
+    def snapshot_version_next(self, user_id: int) -> int:
+        """Return the version this process would give the user's next snapshot."""
+        known = self.versions.get(user_id)
+        if known is None:
+            known = (
+                RecommendationSnapshot.objects.filter(user_id=user_id)
+                .order_by("-version")
+                .values_list("version", flat=True)
+                .first()
+            ) or 0
+        return known + 1
 
     def reset(self) -> None:
-        """Forget the engine (tests swap databases under a live process)."""
+        """Forget everything (tests swap databases under a live process)."""
         with self.lock:
-            self.engine = None
-            self.catalog_seq = -1
-            self.model_id = None
+            self.state = None
+            self.seen_seq = 0
+            self.seq_checked_at = float("-inf")
             self.model_checked_at = float("-inf")
+            self.versions.clear()
+
+
+def _model_latest_id() -> int | None:
+    return FittedModel.objects.order_by("-id").values_list("id", flat=True).first()
+
+
+def _model_latest() -> tuple[int | None, Behaviour]:
+    """Return the newest fitted model (an empty one before the first fit)."""
+    record = FittedModel.objects.order_by("-id").first()
+    if record is None:
+        return None, Behaviour.empty()
+    return record.pk, Behaviour.from_bytes(bytes(record.data))
+
+
+def _state(engine: Engine, seq: int, model_id: int | None) -> LiveState:
+    catalog = engine.catalog
+    ids = catalog.ids.tolist()
+    return LiveState(
+        engine=engine,
+        titles=dict(zip(ids, catalog.titles, strict=True)),
+        active_ids=frozenset(catalog.ids[catalog.active].tolist()),
+        catalog_seq=seq,
+        model_id=model_id,
+    )
 
 
 live_engine = _LiveEngine()
@@ -141,13 +198,15 @@ def recommendations_compute(
     for the online metrics.
     """
     started = time.perf_counter()
-    engine, titles = live_engine.current()
+    state = live_engine.current()
     history = history_for_user(user_id=user_id)
-    ranked = engine.recommend(history, k=settings.RECS_LIST_LENGTH, now=time.time())
+    ranked = state.engine.recommend(
+        history, k=settings.RECS_LIST_LENGTH, now=time.time()
+    )
     items: list[messages.RecommendedItem] = [
         {
             "id": rec.item_id,
-            "title": titles.get(rec.item_id, ""),
+            "title": state.titles.get(rec.item_id, ""),
             "score": rec.score,
             "reasons": rec.reasons,
         }
@@ -161,29 +220,58 @@ def recommendations_compute(
     return snapshot_message(snapshot)
 
 
+def event_process(
+    *, user_id: int, item_id: int, action: str, client_id: str
+) -> tuple[StoredEvent, messages.RecommendationsMessage]:
+    """Store a socket event, then rescore the user: one worker-thread hop.
+
+    The item is checked against the live catalog in memory; an id the
+    engine does not know yet (created a moment ago) is checked in the
+    database by :func:`event_record`.
+
+    Raises
+    ------
+    UnknownItem
+        When the item does not exist or is not active.
+    """
+    state = live_engine.current()
+    known = item_id in state.active_ids
+    stored = event_record(
+        user_id=user_id,
+        item_id=item_id,
+        action=action,
+        client_id=client_id,
+        check_item=not known,
+    )
+    return stored, recommendations_compute(user_id=user_id, shown=True)
+
+
 def _snapshot_store(
     *, user_id: int, items: list[messages.RecommendedItem], computed_ms: float
 ) -> RecommendationSnapshot:
-    """Store a snapshot with the user's next version and prune old ones."""
+    """Store a snapshot with the user's next version and prune old ones.
+
+    The next version comes from this process's memory, so the common case is
+    one INSERT; when another process (another tab's server) stored that
+    version first, the unique constraint refuses it and the version is read
+    again from the database.
+    """
     for _ in range(10):
-        latest = (
-            RecommendationSnapshot.objects.filter(user_id=user_id)
-            .order_by("-version")
-            .values_list("version", flat=True)
-            .first()
-        ) or 0
+        version = live_engine.snapshot_version_next(user_id)
         try:
-            with transaction.atomic():
+            with savepoint_if_in_transaction():
                 snapshot = RecommendationSnapshot.objects.create(
                     user_id=user_id,
-                    version=latest + 1,
+                    version=version,
                     items=items,
                     computed_ms=computed_ms,
                 )
         except IntegrityError:
-            continue  # another process stored this version first; take the next
-        keep_from = snapshot.version - settings.RECS_SNAPSHOTS_KEPT_PER_USER
-        if keep_from > 0 and snapshot.version % 10 == 0:
+            live_engine.versions.pop(user_id, None)
+            continue
+        live_engine.versions[user_id] = version
+        keep_from = version - settings.RECS_SNAPSHOTS_KEPT_PER_USER
+        if keep_from > 0 and version % 10 == 0:
             RecommendationSnapshot.objects.filter(
                 user_id=user_id, version__lte=keep_from
             ).delete()
@@ -224,8 +312,11 @@ def recommendations_current(
     """
     snapshot = snapshot_latest(user_id=user_id)
     if snapshot is not None:
-        ids = [entry["id"] for entry in snapshot.items]
-        if Item.objects.filter(pk__in=ids, active=True).count() == len(set(ids)):
+        live_engine.versions[user_id] = max(
+            snapshot.version, live_engine.versions.get(user_id, 0)
+        )
+        active = live_engine.current().active_ids
+        if all(entry["id"] in active for entry in snapshot.items):
             return snapshot_message(snapshot)
     return recommendations_compute(user_id=user_id, shown=shown)
 
@@ -245,7 +336,8 @@ async def recommendations_push_async(
     """Async twin of :func:`recommendations_push` for consumers; never raises."""
     envelope = messages.layer_recs(text=text, version=version, origin=origin)
     try:
-        await get_channel_layer().group_send(messages.user_group(user_id), envelope)
+        async with asyncio.timeout(settings.BROADCAST_TIMEOUT_SECS):
+            await get_channel_layer().group_send(messages.user_group(user_id), envelope)
     except Exception:
         metrics.BROADCAST_FAILURES.labels(kind="recommendations").inc()
         live_stats.stats.broadcast_failures += 1
