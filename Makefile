@@ -34,7 +34,7 @@ demo: venv
 	$(DEMO_ENV) $(PY) manage.py serve --host $(HOST) --port $(PORT)
 
 test: venv-dev
-	bash scripts/browsers.sh
+	bash scripts/system-deps.sh
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -52,3 +52,7 @@ bench: venv-dev
 
 clean:
 	rm -rf $(VENV) staticfiles db.sqlite3 test-artifacts
+
+# nginx + 2 daphne processes on loopback (needs REDIS_URL and DATABASE_URL).
+cluster: venv
+	bash deploy/cluster.sh

@@ -11,9 +11,10 @@ from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, ValidationError
 from ninja.responses import Status
 from ninja.security import HttpBearer, django_auth
-from pydantic import ConfigDict, Field, StrictInt, StrictStr
+from pydantic import ConfigDict, Field, StrictInt
 
 from recommender import selectors
+from recommender.messages import ClientId
 from recommender.services import recommendations as recs
 from recommender.services.events import UnknownItem, event_record
 from recommender.services.tokens import token_authenticate
@@ -73,9 +74,7 @@ class EventIn(Schema):
     user: StrictInt = Field(ge=1, le=2**63 - 1, description="Database id of the user.")
     item: StrictInt = Field(ge=1, le=2**63 - 1)
     action: Literal["view", "click", "like", "cart", "purchase"]
-    id: StrictStr = Field(
-        min_length=1, max_length=64, description="Client id; resending it is a no-op."
-    )
+    id: ClientId = Field(description="Client id; resending it is a no-op.")
 
 
 class EventAcceptedOut(Schema):

@@ -22,7 +22,7 @@ from recommender.services.visitors import visitor_for_session
 from recsite import live_stats, metrics, wire
 from recsite.consumers import ProtocolConsumer
 from recsite.ratelimit import TokenBucket, take_all
-from sync import messages as sync_messages
+from sync.hub import hub
 
 logger = logging.getLogger(__name__)
 
@@ -106,15 +106,19 @@ class RecommendationsConsumer(ProtocolConsumer):
             return
         state.sockets += 1
         self.user_id = user_id
-        self.groups = [messages.user_group(user_id), sync_messages.CHANGES_GROUP]
+        self.groups = [messages.user_group(user_id)]
         for group in self.groups:
             await self.channel_layer.group_add(group, self.channel_name)
+        # Catalog changes come through the process's hub, for retraction.
+        await hub.join(self)
         await self.accept()
         self.track_open(user_id)
         await self._show(await _current(user_id=user_id, shown=True))
 
-    async def disconnect(self, code: int) -> None:
-        """Called when the socket closes: release this user's socket slot."""
+    def track_close(self) -> None:
+        """Leave the presence counts and the hub, release this user's socket slot."""
+        super().track_close()
+        hub.leave(self)
         if self.user_id is None:
             return
         state = _users.get(self.user_id)
@@ -122,6 +126,7 @@ class RecommendationsConsumer(ProtocolConsumer):
             state.sockets -= 1
             if state.sockets <= 0:
                 del _users[self.user_id]
+        self.user_id = None
 
     async def handle(self, request: messages.EventRequest) -> None:
         """Store the event, ack it, then push the new list to all the user's sockets."""
@@ -133,7 +138,7 @@ class RecommendationsConsumer(ProtocolConsumer):
                 wire.RATE_LIMITED,
                 f"too many events; retry in {wait:.2f} s",
                 request.id,
-                retry_after=round(wait, 3),
+                retry_after=max(0.001, round(wait, 3)),
             )
         try:
             _, message = await _process(
@@ -176,21 +181,33 @@ class RecommendationsConsumer(ProtocolConsumer):
         await self.send(text_data=event["text"])
         metrics.PUSHES.labels(path="layer").inc()
 
-    async def sync_change(self, event: dict[str, Any]) -> None:
-        """Called for each catalog change: retract shown items that went away."""
+    async def deliver(self, event: dict[str, Any]) -> bool:
+        """Called by the hub for each catalog change; False to retract (slow path)."""
         recs.live_engine.note_seq(event["seq"])
         if event.get("text") is None:
-            retracted = True  # a bulk write: check the list against the catalog
-        else:
-            change = json.loads(event["text"])
-            if change.get("model") != "item" or change.get("id") not in self.shown:
-                return
-            data = change.get("data")
-            retracted = change.get("op") == "delete" or not (data or {}).get(
-                "active", False
-            )
-        if retracted:
+            return False  # a bulk write: check the list against the catalog
+        if not self.shown:
+            return True
+        change = json.loads(event["text"])
+        if change.get("model") != "item" or change.get("id") not in self.shown:
+            return True
+        data = change.get("data")
+        retracted = change.get("op") == "delete" or not (data or {}).get(
+            "active", False
+        )
+        return not retracted
+
+    async def sync_change(self, event: dict[str, Any]) -> None:
+        """Called when a shown item left the catalog: push a list without it."""
+        if self.user_id is None:
+            return
+        try:
             await self._show(await _current(user_id=self.user_id, shown=True))
+        except Exception:
+            logger.warning("retraction for user %s failed", self.user_id, exc_info=True)
+
+    async def heartbeat(self, latest_seq: int) -> None:
+        """Called by the hub's heartbeat; recommendation sockets need none."""
 
 
 # Application close code: a logged-in user without staff rights.

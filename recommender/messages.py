@@ -4,7 +4,7 @@ The only place that names recommender groups and builds their payloads.
 Builders return plain Python types (msgpack-safe, JSON-safe).
 """
 
-from typing import Any, Literal, TypedDict
+from typing import Annotated, Any, Literal, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
@@ -70,6 +70,12 @@ def layer_recs(*, text: str, version: int, origin: str | None) -> dict[str, Any]
     return {"type": LAYER_RECS, "text": text, "version": int(version), "origin": origin}
 
 
+# 1 to 64 characters, no NUL (PostgreSQL text cannot store it).
+ClientId = Annotated[
+    StrictStr, Field(min_length=1, max_length=64, pattern=r"^[^\x00]+$")
+]
+
+
 class EventRequest(BaseModel):
     """``{"type":"event","action":…,"item":ID,"id":"client-id"}`` from a client.
 
@@ -81,9 +87,11 @@ class EventRequest(BaseModel):
     type: Literal["event"]
     action: Literal["view", "click", "like", "cart", "purchase"]
     item: StrictInt = Field(ge=1, le=2**63 - 1)
-    id: StrictStr = Field(min_length=1, max_length=64)
-    user: Any = None
-    group: Any = None
+    id: ClientId
+    user: Annotated[StrictInt, Field(ge=-(2**63), le=2**63 - 1)] | StrictStr | None = (
+        None
+    )
+    group: StrictStr | None = None
 
 
 def ops_stats(*, cluster: dict[str, Any], online: dict[str, Any]) -> dict[str, Any]:

@@ -46,6 +46,20 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
             raise ValueError(f"No handler for message type {message['type']}")
         await handler(message)
 
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """Run the consumer; whatever ends it, it leaves the presence counts."""
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.track_close()
+
+    def track_close(self) -> None:
+        """Remove this socket from the presence counts (idempotent)."""
+        if self.counted:
+            metrics.WS_CONNECTIONS.labels(endpoint=self.endpoint).dec()
+            live_stats.stats.socket_closed(self.endpoint, self.counted_user)
+            self.counted = False
+
     def track_open(self, user_id: int | None = None) -> None:
         """Count this socket (and its user) as present; call once it is accepted."""
         metrics.WS_CONNECTIONS.labels(endpoint=self.endpoint).inc()
@@ -56,10 +70,7 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
 
     async def websocket_disconnect(self, message: dict[str, Any]) -> None:
         """Called when the socket closes: leave groups, run ``disconnect``, stop."""
-        if self.counted:
-            metrics.WS_CONNECTIONS.labels(endpoint=self.endpoint).dec()
-            live_stats.stats.socket_closed(self.endpoint, self.counted_user)
-            self.counted = False
+        self.track_close()
         await super().websocket_disconnect(message)
 
     async def receive(

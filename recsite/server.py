@@ -5,6 +5,7 @@ runs once the factory exists and before any connection is accepted is
 ``listen_success``, so the extra protocol options are set there.
 """
 
+import logging
 from typing import Any
 
 from autobahn.websocket.compress import (
@@ -12,7 +13,12 @@ from autobahn.websocket.compress import (
     PerMessageDeflateOfferAccept,
 )
 from daphne.server import Server
+from daphne.ws_protocol import WebSocketProtocol
 from django.conf import settings
+
+from recsite.consumers import CLOSE_POLICY_VIOLATION
+
+logger = logging.getLogger(__name__)
 
 
 def _accept_deflate(offers: list[Any]) -> PerMessageDeflateOfferAccept | None:
@@ -37,10 +43,57 @@ def _accept_deflate(offers: list[Any]) -> PerMessageDeflateOfferAccept | None:
     return None
 
 
+class BoundedWebSocketProtocol(WebSocketProtocol):
+    """daphne's WebSocket protocol with bounded queues in both directions.
+
+    daphne puts every incoming frame on an unbounded queue before the consumer
+    sees it, so a client writing faster than it is served grows server memory
+    and delays everyone; and Twisted buffers outgoing frames without limit for
+    a client that stops reading. Either client is closed (1008) or dropped
+    once its queue passes the configured bound: sync clients resume, and
+    events are idempotent by id.
+    """
+
+    overflowed = False
+
+    def onMessage(self, payload: bytes, isBinary: bool) -> None:
+        if self.overflowed:
+            return
+        queue = getattr(self, "application_queue", None)
+        if queue is not None and queue.qsize() >= settings.WS_MAX_QUEUED_FRAMES:
+            self.overflowed = True
+            logger.info(
+                "closing %s: %d frames waiting", self.client_addr, queue.qsize()
+            )
+            self.sendCloseFrame(
+                code=CLOSE_POLICY_VIOLATION,
+                reasonUtf8=b"too many unprocessed frames",
+                isReply=False,
+            )
+            return
+        super().onMessage(payload, isBinary)
+
+    def sendMessage(
+        self, payload: bytes, isBinary: bool = False, **kwargs: Any
+    ) -> None:
+        transport = self.transport
+        if transport is not None:
+            buffered = getattr(transport, "_tempDataLen", 0) + len(
+                getattr(transport, "dataBuffer", b"")
+            )
+            if buffered > settings.WS_MAX_SEND_BUFFER_BYTES:
+                logger.info("dropping %s: %d bytes unread", self.client_addr, buffered)
+                self.dropConnection(abort=True)
+                return
+        super().sendMessage(payload, isBinary, **kwargs)
+
+
 class TunedServer(Server):
     """daphne's server with recsite's WebSocket protocol options."""
 
     def listen_success(self, port: Any) -> None:
+        """Called once the port listens, before any client is accepted."""
+        self.ws_factory.protocol = BoundedWebSocketProtocol
         if settings.WS_COMPRESSION:
             self.ws_factory.setProtocolOptions(
                 perMessageCompressionAccept=_accept_deflate

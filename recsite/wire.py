@@ -7,6 +7,7 @@ library django-ninja uses to validate the HTTP API.
 """
 
 import json
+import math
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
@@ -53,6 +54,14 @@ def encode(message: dict[str, Any]) -> str:
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not allowed")
+
+
+def _finite_float(text: str) -> float:
+    # "1e999" parses to infinity without ever spelling "Infinity".
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is not allowed")
+    return value
 
 
 def _client_id(obj: Any) -> Any:
@@ -102,7 +111,9 @@ def parse_frame(
     ):
         raise FrameError(TOO_LARGE, f"frame exceeds {max_bytes} bytes")
     try:
-        obj = json.loads(text, parse_constant=_reject_constant)
+        obj = json.loads(
+            text, parse_constant=_reject_constant, parse_float=_finite_float
+        )
     except ValueError as exc:
         if "is not allowed" in str(exc):
             raise FrameError(

@@ -13,6 +13,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from recsite import live_stats, metrics
+from recsite.layer import bounded
 from recsite.wire import encode
 from sync import messages
 from sync.models import Change, SeqCounter
@@ -138,5 +139,11 @@ def changes_broadcast(rows: list[Change]) -> None:
 async def _group_send_all(
     layer: Any, group: str, envelopes: list[dict[str, Any]]
 ) -> None:
-    for envelope in envelopes:
-        await layer.group_send(group, envelope)
+    # A Redis that accepts connections but never answers must not hold the
+    # writer (an admin save, an API call) hostage: give up and let clients
+    # recover from the log.
+    async def send_all() -> None:
+        for envelope in envelopes:
+            await layer.group_send(group, envelope)
+
+    await bounded(send_all(), timeout_secs=settings.BROADCAST_TIMEOUT_SECS)

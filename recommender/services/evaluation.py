@@ -32,7 +32,6 @@ import numpy as np
 from numpy.typing import NDArray
 
 from recommender.services.engine import (
-    ACTION_WEIGHTS,
     Behaviour,
     Engine,
     FitParams,
@@ -336,11 +335,11 @@ def _recommend_all(
     stamps = train.timestamps[order]
     stars = ratings[order]
     actions = np.array(rating_actions(stars)) if stars.size else np.empty(0, dtype=str)
-    weights = np.array([ACTION_WEIGHTS[a] for a in ACTION_WEIGHTS], dtype=np.float32)
-    del weights
     row_of = {int(u): i for i, u in enumerate(users.tolist())}
     out_u, out_i, out_r = [], [], []
     timings = np.zeros(users_wanted.shape[0], dtype=np.float64)
+    # One engine call per user, on purpose: this is the live per-user path
+    # (History in, top-k out) that the sockets run after every event.
     for n, user in enumerate(users_wanted.tolist()):
         row = row_of.get(user)
         if row is None:

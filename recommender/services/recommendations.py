@@ -8,7 +8,6 @@ reads their latest events and needs no refit, so every event changes the list
 at once.
 """
 
-import asyncio
 import logging
 import threading
 import time
@@ -28,6 +27,7 @@ from recommender.services.engine import Behaviour, Engine
 from recommender.services.events import StoredEvent, event_record
 from recsite import live_stats, metrics
 from recsite.db import savepoint_if_in_transaction
+from recsite.layer import bounded
 from recsite.wire import encode
 from sync.selectors import seq_latest
 
@@ -336,8 +336,10 @@ async def recommendations_push_async(
     """Async twin of :func:`recommendations_push` for consumers; never raises."""
     envelope = messages.layer_recs(text=text, version=version, origin=origin)
     try:
-        async with asyncio.timeout(settings.BROADCAST_TIMEOUT_SECS):
-            await get_channel_layer().group_send(messages.user_group(user_id), envelope)
+        await bounded(
+            get_channel_layer().group_send(messages.user_group(user_id), envelope),
+            timeout_secs=settings.BROADCAST_TIMEOUT_SECS,
+        )
     except Exception:
         metrics.BROADCAST_FAILURES.labels(kind="recommendations").inc()
         live_stats.stats.broadcast_failures += 1

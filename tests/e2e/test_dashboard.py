@@ -88,8 +88,12 @@ def test_recommendations_follow_three_clicks(new_tab, catalog) -> None:
         item_id = catalog.items[title]
         if n == 2:
             # The keyboard path: items are buttons, Enter opens them.
-            card(page, item_id).focus()
-            page.keyboard.press("Enter")
+            # locator.press focuses the card itself first, so a live re-render
+            # of the grid between focusing and pressing cannot misdirect it.
+            target = card(page, item_id)
+            target.focus()
+            expect(target).to_be_focused()
+            target.press("Enter")
         else:
             card(page, item_id).click()
         expect(dialog).to_be_visible()

@@ -32,7 +32,9 @@ def make_catalog(n=8, *, active=None, created=None, ids=None):
         rating=np.full(n, 4.0, np.float32),
         year=np.full(n, np.nan, np.float32),
         active=np.ones(n, bool) if active is None else np.asarray(active),
-        created=np.full(n, NOW - 1000 * DAY) if created is None else np.asarray(created),
+        created=np.full(n, NOW - 1000 * DAY)
+        if created is None
+        else np.asarray(created),
     )
 
 
@@ -96,7 +98,9 @@ def test_behaviour_neighbours_drive_the_list_with_reasons(engine):
 def test_never_returns_history_inactive_or_excluded():
     active = np.ones(8, bool)
     active[2] = False  # item 3
-    eng = Engine(make_catalog(active=active), Behaviour.fit(make_interactions(), now=NOW))
+    eng = Engine(
+        make_catalog(active=active), Behaviour.fit(make_interactions(), now=NOW)
+    )
     recs = eng.recommend(
         history((1, "view"), (5, "view")),
         k=8,
@@ -246,3 +250,26 @@ def test_score_params_change_the_blend(engine):
     )
     recs = pop_only.recommend(history((5, "view")), k=1, now=NOW)
     assert recs[0].item_id == 2
+
+
+def test_gather_rows_matches_scipy_row_slicing():
+    from recommender.services.engine import _gather_rows
+
+    rng = np.random.default_rng(3)
+    dense = rng.random((30, 12)) * (rng.random((30, 12)) > 0.7)
+    matrix = __import__("scipy.sparse").sparse.csr_matrix(dense.astype(np.float32))
+    rows = np.array([4, 0, 29, 4, 7], dtype=np.int64)
+    pos, cols, vals = _gather_rows(matrix, rows)
+    rebuilt = np.zeros((rows.size, 12), np.float32)
+    rebuilt[pos, cols] = vals
+    assert rebuilt == pytest.approx(dense[rows].astype(np.float32))
+
+
+def test_scores_and_recommend_agree(engine):
+    h = history((1, "view"), (6, "like"))
+    scores = engine.scores(h, now=NOW)
+    recs = engine.recommend(h, k=3, now=NOW)
+    for rec in recs:
+        row = int(np.searchsorted(engine.ids, rec.item_id))
+        assert scores[row] == pytest.approx(rec.score)
+    assert np.isneginf(scores[[0, 5]]).all()  # the history items are barred

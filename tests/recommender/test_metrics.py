@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from recommender.services.evaluation import ranking_metrics, temporal_split, Split
+from recommender.services.evaluation import Split, ranking_metrics, temporal_split
 
 
 def arr(*values):
@@ -52,8 +52,13 @@ def test_short_lists_still_divide_by_k_and_missing_users_score_zero():
 
 def test_ranks_beyond_k_are_ignored_and_ideal_is_capped_at_k():
     m = ranking_metrics(
-        arr(1, 1, 1), arr(7, 8, 9), arr(1, 2, 3), arr(1, 1, 1), arr(7, 8, 9),
-        k=2, universe_size=3,
+        arr(1, 1, 1),
+        arr(7, 8, 9),
+        arr(1, 2, 3),
+        arr(1, 1, 1),
+        arr(7, 8, 9),
+        k=2,
+        universe_size=3,
     )
     assert m["precision"] == pytest.approx(1.0)
     assert m["recall"] == pytest.approx(2 / 3)
@@ -78,7 +83,9 @@ def test_temporal_split_follows_the_shared_rule():
     items = arr(*range(10), 1, 2, 3, 4, 9, 8, 7, 6, 5)
     stamps = np.array([0, 1, 2, 3, 4, 5, 6, 7, 9, 9, 1, 2, 3, 4, 1, 1, 1, 1, 1], float)
     train, test = temporal_split(Split(users, items, stamps))
-    assert sorted(zip(test.users.tolist(), test.items.tolist())) == [
-        (1, 8), (1, 9), (3, 9),
+    assert sorted(zip(test.users.tolist(), test.items.tolist(), strict=True)) == [
+        (1, 8),
+        (1, 9),
+        (3, 9),
     ]
     assert train.users.size == 16

@@ -15,9 +15,27 @@ from recommender.services.movielens import (
     title_year,
 )
 
-GENRES = ["unknown", "Action", "Adventure", "Animation", "Children's", "Comedy",
-          "Crime", "Documentary", "Drama", "Fantasy", "Film-Noir", "Horror",
-          "Musical", "Mystery", "Romance", "Sci-Fi", "Thriller", "War", "Western"]
+GENRES = [
+    "unknown",
+    "Action",
+    "Adventure",
+    "Animation",
+    "Children's",
+    "Comedy",
+    "Crime",
+    "Documentary",
+    "Drama",
+    "Fantasy",
+    "Film-Noir",
+    "Horror",
+    "Musical",
+    "Mystery",
+    "Romance",
+    "Sci-Fi",
+    "Thriller",
+    "War",
+    "Western",
+]
 
 
 def flags(*names):
@@ -29,7 +47,8 @@ def write_100k(path):
     (path / "u.item").write_bytes(
         "\n".join(
             [
-                f"1|Caf\xe9 Story (1995)|01-Jan-1995||http://x|{flags('Comedy', 'Drama')}",
+                "1|Caf\xe9 Story (1995)|01-Jan-1995||http://x|"
+                + flags("Comedy", "Drama"),
                 f"2|Big Fight (1996)|15-Mar-1996||http://x|{flags('Action')}",
                 f"3|No Date|||http://x|{flags('unknown')}",
             ]
@@ -37,9 +56,12 @@ def write_100k(path):
         + b"\n"
     )
     (path / "u.data").write_text(
-        "1\t1\t5\t881250949\n1\t2\t3\t881250950\n2\t1\t1\t881250951\n2\t3\t4\t881250952\n"
+        "1\t1\t5\t881250949\n1\t2\t3\t881250950\n"
+        "2\t1\t1\t881250951\n2\t3\t4\t881250952\n"
     )
-    (path / "u.user").write_text("1|24|M|technician|85711\n2|53|F|other|94043\n3|23|M|writer|32067\n")
+    (path / "u.user").write_text(
+        "1|24|M|technician|85711\n2|53|F|other|94043\n3|23|M|writer|32067\n"
+    )
 
 
 def write_csv(path):
@@ -56,7 +78,8 @@ def write_csv(path):
     )
     (path / "tags.csv").write_bytes(
         b"userId,movieId,tag,timestamp\r\n"
-        b"7,10,Heist,1000000001\r\n8,10,heist,1000000300\r\n8,10,  Slow   burn ,1000000301\r\n"
+        b"7,10,Heist,1000000001\r\n8,10,heist,1000000300\r\n"
+        b"8,10,  Slow   burn ,1000000301\r\n"
     )
 
 
@@ -70,7 +93,15 @@ def test_title_year():
 def test_rating_mapping_is_monotone_and_documented():
     stars = np.array([0.5, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0], np.float32)
     assert rating_actions(stars) == [
-        "view", "view", "click", "click", "like", "like", "cart", "cart", "purchase"
+        "view",
+        "view",
+        "click",
+        "click",
+        "like",
+        "like",
+        "cart",
+        "cart",
+        "purchase",
     ]
     weights = rating_weights(stars)
     assert weights.tolist() == [ACTION_WEIGHTS[a] for a in rating_actions(stars)]
@@ -119,7 +150,8 @@ def test_read_rejects_unknown_directory(tmp_path):
 def test_import_command_is_idempotent(tmp_path, writer, monkeypatch):
     from django.contrib.auth import get_user_model
 
-    from recommender.models import BrowsingEvent, Item
+    from recommender.models import BrowsingEvent, FittedModel, Item
+    from recommender.services.engine import Behaviour
     from sync.models import Change
 
     directory = tmp_path / "data"
@@ -140,6 +172,10 @@ def test_import_command_is_idempotent(tmp_path, writer, monkeypatch):
     assert not user.has_usable_password()
     counts = (items.count(), events.count(), Change.objects.count())
     out = StringIO()
-    call_command("import_movielens", str(directory), "--no-refit", stdout=out)
+    call_command("import_movielens", str(directory), stdout=out)
     assert "0 items, 0 users, 0 events" in out.getvalue()
     assert (items.count(), events.count(), Change.objects.count()) == counts
+    # the rerun refitted the engine on the imported events
+    model = FittedModel.objects.latest()
+    assert model.n_events == data.ratings.size
+    assert Behaviour.from_bytes(bytes(model.data)).n_events == data.ratings.size

@@ -115,7 +115,8 @@ pid {prefix}/nginx.pid;
 error_log {prefix}/error.log info;
 events {{ worker_connections 1024; }}
 http {{
-    access_log {prefix}/access.log;
+    log_format upstream '$remote_addr "$request" $status $upstream_addr $request_time';
+    access_log {prefix}/access.log upstream;
     client_body_temp_path {prefix}/client_body;
     proxy_temp_path {prefix}/proxy;
     fastcgi_temp_path {prefix}/fastcgi;
@@ -154,6 +155,8 @@ http {{
             proxy_read_timeout 1h;
             proxy_send_timeout 1h;
             proxy_buffering off;
+            # Which process took the socket: the test kills one that has some.
+            add_header X-Upstream $upstream_addr always;
         }}
     }}
 }}
@@ -359,6 +362,7 @@ class SyncClient:
         self.received_at: dict[int, float] = {}  # seq -> monotonic time applied
         self.items: dict[int, dict] = {}
         self.stats = SyncStats()
+        self.upstreams: list[str] = []  # X-Upstream of each connection (nginx)
         self.errors: list[str] = []
         self._resume_pending = False
         self._stop = threading.Event()
@@ -471,6 +475,7 @@ class SyncClient:
                     close_timeout=1,
                 ) as ws:
                     self._ws = ws
+                    self.upstreams.append(ws.response.headers.get("X-Upstream", ""))
                     self._resume_pending = False
                     self.stats.connects += 1
                     if self.stats.connects > 1:
@@ -576,6 +581,13 @@ class EventClient:
                 self.close()
         raise TimeoutError(f"event {client_id} not acked within {timeout} s")
 
+    def drop(self) -> None:
+        """Break the current socket from outside (another thread may be using it)."""
+        ws = self._ws
+        if ws is not None:
+            with contextlib.suppress(Exception):
+                ws.close()
+
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self._stack.close()
@@ -644,15 +656,18 @@ class ShellWriter:
         )
         self.ready = threading.Event()
         self.written = 0
+        # Failed broadcasts are logged with tracebacks: to a file, not a pipe
+        # that could fill up and block the writer.
+        self.log_path = workdir / f"writer-{stamp}.log"
+        self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in finish/kill
         self.process = subprocess.Popen(
             [sys.executable, str(ROOT / "manage.py"), "shell", "-c", code],
             env=env,
             stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stderr=self._log,
             text=True,
             cwd=ROOT,
         )
-        self.stderr = ""
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 
@@ -669,7 +684,7 @@ class ShellWriter:
             lambda: self.ready.is_set() or self.process.poll() is not None, timeout
         )
         if self.process.poll() is not None:
-            raise RuntimeError(f"writer exited: {self.process.stderr.read()[-3000:]}")
+            raise RuntimeError(f"writer exited: {self.log_path.read_text()[-3000:]}")
         self.go_file.touch()
         wait_for(lambda: self.written >= 3 or self.process.poll() is not None, 30)
 
@@ -677,15 +692,21 @@ class ShellWriter:
         """Stop writing; return how many writes committed."""
         self.go_file.touch()
         self.stop_file.touch()
-        _, self.stderr = self.process.communicate(timeout=30)
+        self.process.wait(timeout=30)
         self._reader.join(timeout=5)
-        assert self.process.returncode == 0, self.stderr[-3000:]
+        self._log.close()
+        assert self.process.returncode == 0, self.log_path.read_text()[-3000:]
         return self.written
+
+    def broadcast_failures(self) -> int:
+        """Return how many failed broadcasts the writer logged."""
+        return self.log_path.read_text().count("broadcast of changes")
 
     def kill(self) -> None:
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait(timeout=10)
+        self._log.close()
 
 
 class Servers:

@@ -1,0 +1,193 @@
+"""Helpers and fixtures of the security suite: users, a catalog, logged-in clients.
+
+The live tests start real ``manage.py serve`` processes (``live_servers`` in
+``tests/conftest.py``) on the test PostgreSQL and Redis, and talk to them with
+real WebSocket and HTTP clients; the in-process tests drive
+``recsite.asgi.application`` with ``WebsocketCommunicator``.
+"""
+
+import asyncio
+import copy
+import json
+import secrets
+import threading
+import uuid
+from collections.abc import Coroutine, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from asgiref.sync import sync_to_async
+from django.contrib.auth import get_user_model
+from django.db import connections
+from django.test import Client
+
+from recommender.models import Category, Item
+
+PASSWORD = "correct-horse-battery-staple-9"
+# An origin in the test ALLOWED_HOSTS (tests/testenv.py).
+TEST_ORIGIN = b"http://testserver"
+
+
+@dataclass
+class Catalog:
+    """Active item ids, an inactive item id and an id no item has."""
+
+    active: list[int]
+    inactive: int
+    missing: int
+
+
+def make_catalog(n: int = 30) -> Catalog:
+    """Create ``n`` active items in two categories and one inactive item."""
+    books = Category.objects.create(name="Books")
+    games = Category.objects.create(name="Games")
+    items = [
+        Item.objects.create(
+            title=f"Item {i}",
+            category=books if i % 2 else games,
+            tags="alpha, beta" if i % 3 else "gamma",
+            price=5 + i,
+            rating=3 + (i % 3) * 0.5,
+        )
+        for i in range(n)
+    ]
+    hidden = Item.objects.create(
+        title="Withdrawn", category=books, tags="alpha", price=1, rating=1, active=False
+    )
+    return Catalog(
+        active=[item.pk for item in items],
+        inactive=hidden.pk,
+        missing=hidden.pk + 10_000,
+    )
+
+
+@pytest.fixture
+def catalog(db: None) -> Catalog:
+    """Return a small catalog stored in the test database."""
+    return make_catalog()
+
+
+def make_user(username: str, **extra: Any):
+    """Create a user with the suite's password and a random, far-away id.
+
+    Channel-layer groups are named by user id (``recs.user.<id>``); a random id
+    keeps another test run sharing the same Redis out of this user's group.
+    """
+    extra.setdefault("id", 10**9 + secrets.randbelow(10**9))  # int32 column
+    return get_user_model().objects.create_user(username, password=PASSWORD, **extra)
+
+
+def private_prefix() -> dict[str, str]:
+    """Return server env with a channel-layer prefix no other test run uses."""
+    return {"REDIS_PREFIX": f"sec{uuid.uuid4().hex[:12]}"}
+
+
+@pytest.fixture
+def private_layer(settings) -> None:
+    """Give this test's in-process channel layer its own Redis prefix.
+
+    Redis pub/sub ignores the database number, so two test runs on one Redis
+    would otherwise hear each other's ``sync.changes`` and user groups.
+    """
+    layers = copy.deepcopy(settings.CHANNEL_LAYERS)
+    if (
+        "pubsub" in layers["default"]["BACKEND"]
+        or "redis" in layers["default"]["BACKEND"]
+    ):
+        layers["default"].setdefault("CONFIG", {})["prefix"] = (
+            f"sec{uuid.uuid4().hex[:12]}"
+        )
+        settings.CHANNEL_LAYERS = layers
+
+
+def session_cookie(user) -> str:
+    """Return a valid ``sessionid`` for ``user`` (a logged-in session in the DB)."""
+    client = Client()
+    client.force_login(user)
+    return client.cookies["sessionid"].value
+
+
+def ws_headers(
+    session: str | None = None, origin: bytes | None = TEST_ORIGIN
+) -> list[tuple[bytes, bytes]]:
+    """Return ASGI handshake headers with an Origin and an optional session cookie."""
+    headers = [(b"host", b"testserver")]
+    if origin is not None:
+        headers.append((b"origin", origin))
+    if session is not None:
+        headers.append((b"cookie", f"sessionid={session}".encode()))
+    return headers
+
+
+def login(base_url: str, username: str, password: str = PASSWORD) -> str:
+    """Log in through Django's login form on a live server; return the session id."""
+    with httpx.Client(base_url=base_url, follow_redirects=False) as client:
+        client.get("/accounts/login/")
+        response = client.post(
+            "/accounts/login/",
+            data={
+                "username": username,
+                "password": password,
+                "csrfmiddlewaretoken": client.cookies["csrftoken"],
+            },
+            headers={"Referer": f"{base_url}/accounts/login/"},
+        )
+        assert response.status_code == 302, response.text[:500]
+        return client.cookies["sessionid"]
+
+
+def recv_json(ws, timeout: float = 10.0) -> dict:
+    """Return the next JSON frame of a ``websockets`` sync client."""
+    return json.loads(ws.recv(timeout=timeout))
+
+
+def recv_type(ws, wanted: str, timeout: float = 10.0) -> dict:
+    """Return the next frame of type ``wanted``, skipping sync heartbeats."""
+    while True:
+        message = recv_json(ws, timeout)
+        if message["type"] != "heartbeat":
+            assert message["type"] == wanted, message
+            return message
+
+
+def event_frame(item: int, client_id: str, action: str = "view", **extra: Any) -> str:
+    """Return a client ``event`` frame as JSON text."""
+    return json.dumps(
+        {"type": "event", "action": action, "item": item, "id": client_id, **extra}
+    )
+
+
+class LoopThread:
+    """An asyncio loop in a thread, so synchronous code (hypothesis) can drive it.
+
+    ``WebsocketCommunicator`` objects are bound to the loop they were created
+    on; keeping one loop for a whole test keeps the same sockets open across
+    every hypothesis example.
+    """
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, Any], timeout: float = 60) -> Any:
+        """Run ``coro`` on the loop and return its result."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def close(self) -> None:
+        # Consumers query the database from the loop's sync worker thread;
+        # close its connection so the test database can be dropped.
+        self.run(sync_to_async(connections.close_all)())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=10)
+        self.loop.close()
+
+
+@pytest.fixture
+def loop_thread() -> Iterator[LoopThread]:
+    """Return a background event loop, stopped after the test."""
+    runner = LoopThread()
+    yield runner
+    runner.close()
