@@ -20,6 +20,10 @@ RATE_LIMITED = "rate_limited"
 # Not the client's fault: the server could not serve the frame right now.
 UNAVAILABLE = "unavailable"
 
+# No valid message nests deeper than 2; this bound keeps the parser's work and
+# recursion independent of the interpreter's recursion limit.
+MAX_JSON_DEPTH = 32
+
 # Client ids are echoed back; anything longer is not worth echoing.
 _MAX_ECHOED_ID_CHARS = 64
 
@@ -62,6 +66,31 @@ def _finite_float(text: str) -> float:
     if not math.isfinite(value):
         raise ValueError(f"{text} is not allowed")
     return value
+
+
+def _too_deep(text: str) -> bool:
+    """Return True when brackets outside strings nest deeper than the bound."""
+    if text.count("[") + text.count("{") <= MAX_JSON_DEPTH:
+        return False  # cheap and by far the common case
+    depth = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                return True
+        elif char in "]}":
+            depth -= 1
+    return False
 
 
 def _client_id(obj: Any) -> Any:
@@ -110,6 +139,10 @@ def parse_frame(
         and len(text.encode("utf-8", "surrogatepass")) > max_bytes
     ):
         raise FrameError(TOO_LARGE, f"frame exceeds {max_bytes} bytes")
+    if _too_deep(text):
+        raise FrameError(
+            BAD_MESSAGE, f"JSON nested deeper than {MAX_JSON_DEPTH} levels"
+        )
     try:
         obj = json.loads(
             text, parse_constant=_reject_constant, parse_float=_finite_float

@@ -54,6 +54,17 @@ def _drop_stray_connections(django_db_setup, django_db_blocker) -> Iterator[None
         )
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _static_manifest(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Collect static files once, so pages render with DEBUG off (hashed names)."""
+    from django.core.management import call_command
+    from django.test.utils import override_settings
+
+    with override_settings(STATIC_ROOT=tmp_path_factory.mktemp("static")):
+        call_command("collectstatic", interactive=False, verbosity=0)
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _fresh_engine() -> Iterator[None]:
     """Forget the process-wide engine: each test brings its own catalog."""

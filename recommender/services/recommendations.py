@@ -172,7 +172,7 @@ def model_refit(*, progress: Progress | None = None) -> FittedModel:
     interactions = interactions_all()
     if progress:
         progress(f"Fitting item neighbours on {len(interactions.user_ids)} events…")
-    behaviour = Behaviour.fit(interactions, now=time.time())
+    behaviour = Behaviour.fit(interactions, now=time.time(), progress=progress)
     fit_ms = (time.perf_counter() - started) * 1000
     with transaction.atomic():
         record = FittedModel.objects.create(

@@ -78,7 +78,8 @@ class Command(BaseCommand):
         self.stdout.write(f"| {m['users']} | {values} |")
         self.stdout.write(
             f"fit {result.seconds['fit']:.1f} s, recommend "
-            f"{result.seconds['recommend']:.1f} s, total {result.seconds['total']:.1f} s; "
+            f"{result.seconds['recommend']:.1f} s, "
+            f"total {result.seconds['total']:.1f} s; "
             f"per-user scoring {result.scoring_ms['p50']:.2f} ms median, "
             f"{result.scoring_ms['p95']:.2f} ms p95"
         )
