@@ -20,8 +20,8 @@ RATE_LIMITED = "rate_limited"
 # Not the client's fault: the server could not serve the frame right now.
 UNAVAILABLE = "unavailable"
 
-# No valid message nests deeper than 2; this bound keeps the parser's work and
-# recursion independent of the interpreter's recursion limit.
+# No valid message nests deeper than 2. Frames nested beyond the interpreter's
+# recursion limit fail to parse; this bound refuses the rest explicitly.
 MAX_JSON_DEPTH = 32
 
 # Client ids are echoed back; anything longer is not worth echoing.
@@ -68,28 +68,20 @@ def _finite_float(text: str) -> float:
     return value
 
 
-def _too_deep(text: str) -> bool:
-    """Return True when brackets outside strings nest deeper than the bound."""
-    if text.count("[") + text.count("{") <= MAX_JSON_DEPTH:
-        return False  # cheap and by far the common case
-    depth = 0
-    in_string = escaped = False
-    for char in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-        elif char in "[{":
-            depth += 1
-            if depth > MAX_JSON_DEPTH:
-                return True
-        elif char in "]}":
-            depth -= 1
+def _deeper_than(obj: Any, limit: int) -> bool:
+    """Return True when ``obj`` nests containers more than ``limit`` deep."""
+    stack = [(obj, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            children = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
     return False
 
 
@@ -139,10 +131,6 @@ def parse_frame(
         and len(text.encode("utf-8", "surrogatepass")) > max_bytes
     ):
         raise FrameError(TOO_LARGE, f"frame exceeds {max_bytes} bytes")
-    if _too_deep(text):
-        raise FrameError(
-            BAD_MESSAGE, f"JSON nested deeper than {MAX_JSON_DEPTH} levels"
-        )
     try:
         obj = json.loads(
             text, parse_constant=_reject_constant, parse_float=_finite_float
@@ -158,6 +146,13 @@ def parse_frame(
     except RecursionError:
         raise FrameError(BAD_MESSAGE, "JSON nested too deeply") from None
     client_id = _client_id(obj)
+    # Counting brackets is cheap; only a frame with many is walked.
+    if text.count("[") + text.count("{") > MAX_JSON_DEPTH and _deeper_than(
+        obj, MAX_JSON_DEPTH
+    ):
+        raise FrameError(
+            BAD_MESSAGE, f"JSON nested deeper than {MAX_JSON_DEPTH} levels", client_id
+        )
     try:
         return adapter.validate_python(obj)
     except ValidationError as exc:

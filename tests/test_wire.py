@@ -45,7 +45,7 @@ def test_a_valid_event_parses():
             + "}",
             "bad_message",
         ),
-        ("[" * (MAX_JSON_DEPTH + 1), "bad_message"),
+        ("[" * (MAX_JSON_DEPTH + 1) + "]" * (MAX_JSON_DEPTH + 1), "bad_message"),
     ],
     ids=[
         "deep",
@@ -57,6 +57,17 @@ def test_a_valid_event_parses():
 )
 def test_hostile_values_are_bad_message(text, code):
     assert code_of(text) == code
+
+
+def test_a_too_deep_frame_still_echoes_its_id():
+    deep = "[" * 40 + "]" * 40
+    with pytest.raises(FrameError) as caught:
+        parse(
+            '{"type":"event","action":"like","item":3,"id":"deep-1","user":'
+            + deep
+            + "}"
+        )
+    assert (caught.value.code, caught.value.client_id) == ("bad_message", "deep-1")
 
 
 def test_brackets_inside_strings_do_not_count_as_nesting():
