@@ -90,7 +90,9 @@ class BrowsingEvent(models.Model):
     created = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        indexes = [models.Index(fields=["user", "-created"], name="event_user_latest")]
+        indexes = [
+            models.Index(fields=["user", "-created", "-id"], name="event_user_latest")
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["user", "client_id"],
