@@ -274,8 +274,10 @@ WS_USER_EVENT_RATE_PER_SEC = env_float("WS_USER_EVENT_RATE_PER_SEC", 20.0, minim
 WS_USER_EVENT_BURST = env_int("WS_USER_EVENT_BURST", 40, minimum=1)
 WS_MAX_INVALID_FRAMES = env_int("WS_MAX_INVALID_FRAMES", 50, minimum=1)
 WS_MAX_SOCKETS_PER_USER = env_int("WS_MAX_SOCKETS_PER_USER", 20, minimum=1)
-# Frames received but not yet served, per socket, before it is closed (1008).
-WS_MAX_QUEUED_FRAMES = env_int("WS_MAX_QUEUED_FRAMES", 128, minimum=1)
+# Frames received but not yet served, per socket, before it is closed (1008):
+# at most ~4 MiB of 4 KiB frames; far above what a client within its rate
+# limit can have waiting while a burst of events is stored.
+WS_MAX_QUEUED_FRAMES = env_int("WS_MAX_QUEUED_FRAMES", 1024, minimum=1)
 # Bytes sent but not yet read by a client before it is dropped (slow reader).
 WS_MAX_SEND_BUFFER_BYTES = env_int(
     "WS_MAX_SEND_BUFFER_BYTES", 4 * 1024 * 1024, minimum=1024
