@@ -1,5 +1,6 @@
 """Shared fixtures: real Redis / PostgreSQL gates and live server processes."""
 
+import json
 import os
 import socket
 import subprocess
@@ -7,6 +8,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -119,6 +121,28 @@ def manage(*args: str, timeout: float = 60, **env: str) -> subprocess.CompletedP
         check=True,
         cwd=ROOT,
     )
+
+
+def login(base_url: str, username: str, password: str) -> str:
+    """Log in through Django's login form on a live server; return the session id."""
+    with httpx.Client(base_url=base_url, follow_redirects=False, timeout=10) as client:
+        client.get("/accounts/login/")
+        response = client.post(
+            "/accounts/login/",
+            data={
+                "username": username,
+                "password": password,
+                "csrfmiddlewaretoken": client.cookies["csrftoken"],
+            },
+            headers={"Referer": f"{base_url}/accounts/login/"},
+        )
+        assert response.status_code == 302, response.text[:500]
+        return client.cookies["sessionid"]
+
+
+def recv_json(ws: Any, timeout: float = 10.0) -> dict:
+    """Return the next JSON frame of a ``websockets`` sync client."""
+    return json.loads(ws.recv(timeout=timeout))
 
 
 class LiveServer:

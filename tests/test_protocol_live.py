@@ -7,40 +7,18 @@ third process writing to the catalog.
 
 import json
 
-import httpx
 import pytest
 from django.contrib.auth import get_user_model
 from websockets.sync.client import connect
 
 from recommender.models import Category, Item
-from tests.conftest import manage
+from tests.conftest import login, manage, recv_json
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.redis,
     pytest.mark.postgres,
 ]
-
-
-def login(base_url: str, username: str, password: str) -> str:
-    """Log in through Django's login form and return the session cookie."""
-    with httpx.Client(base_url=base_url, follow_redirects=False) as client:
-        client.get("/accounts/login/")
-        response = client.post(
-            "/accounts/login/",
-            data={
-                "username": username,
-                "password": password,
-                "csrfmiddlewaretoken": client.cookies["csrftoken"],
-            },
-            headers={"Referer": f"{base_url}/accounts/login/"},
-        )
-        assert response.status_code == 302, response.text[:500]
-        return client.cookies["sessionid"]
-
-
-def recv_json(ws, timeout: float = 10.0) -> dict:
-    return json.loads(ws.recv(timeout=timeout))
 
 
 def make_catalog(n: int = 30) -> list[Item]:

@@ -16,7 +16,6 @@ from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import pytest
 from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model
@@ -24,6 +23,8 @@ from django.db import connections
 from django.test import Client
 
 from recommender.models import Category, Item
+from tests.conftest import login as live_login
+from tests.conftest import recv_json
 
 PASSWORD = "correct-horse-battery-staple-9"
 # An origin in the test ALLOWED_HOSTS (tests/testenv.py).
@@ -122,25 +123,8 @@ def ws_headers(
 
 
 def login(base_url: str, username: str, password: str = PASSWORD) -> str:
-    """Log in through Django's login form on a live server; return the session id."""
-    with httpx.Client(base_url=base_url, follow_redirects=False) as client:
-        client.get("/accounts/login/")
-        response = client.post(
-            "/accounts/login/",
-            data={
-                "username": username,
-                "password": password,
-                "csrfmiddlewaretoken": client.cookies["csrftoken"],
-            },
-            headers={"Referer": f"{base_url}/accounts/login/"},
-        )
-        assert response.status_code == 302, response.text[:500]
-        return client.cookies["sessionid"]
-
-
-def recv_json(ws, timeout: float = 10.0) -> dict:
-    """Return the next JSON frame of a ``websockets`` sync client."""
-    return json.loads(ws.recv(timeout=timeout))
+    """Log in a test user (default password) on a live server; return the session id."""
+    return live_login(base_url, username, password)
 
 
 def recv_type(ws, wanted: str, timeout: float = 10.0) -> dict:

@@ -594,22 +594,6 @@ class EventClient:
         self._ws = None
 
 
-def login(base_url: str, username: str, password: str) -> str:
-    """Log in through Django's login form and return the session cookie."""
-    with httpx.Client(base_url=base_url, follow_redirects=False, timeout=10) as client:
-        client.get("/accounts/login/")
-        response = client.post(
-            "/accounts/login/",
-            data={
-                "username": username,
-                "password": password,
-                "csrfmiddlewaretoken": client.cookies["csrftoken"],
-            },
-        )
-        assert response.status_code == 302, response.text[:500]
-        return client.cookies["sessionid"]
-
-
 def recv_type(ws: ClientConnection, kind: str, timeout: float = 10.0) -> dict:
     """Return the next frame of type ``kind``, skipping heartbeats."""
     deadline = time.monotonic() + timeout

@@ -27,7 +27,7 @@ from websockets.sync.client import connect
 
 from recommender.models import BrowsingEvent, Category, Item
 from sync.selectors import seq_latest
-from tests.conftest import IN_CI, child_env, manage
+from tests.conftest import IN_CI, child_env, login, manage
 from tests.sync.faults import (
     AdminSession,
     EventClient,
@@ -37,7 +37,6 @@ from tests.sync.faults import (
     ShellWriter,
     SyncClient,
     items_snapshot,
-    login,
     recv_type,
     wait_for,
 )
