@@ -5,7 +5,7 @@ import contextlib
 import json
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -60,7 +60,6 @@ class _UserState:
 
     bucket: TokenBucket
     sockets: int = 0
-    channels: set[str] = field(default_factory=set)
 
 
 _users: dict[int, _UserState] = {}

@@ -69,8 +69,12 @@ def heartbeat(*, seq: int) -> SeqMessage:
     return {"type": "heartbeat", "seq": int(seq)}
 
 
-def layer_change(*, text: str, seq: int) -> dict[str, Any]:
-    """Return the channel-layer envelope of a change, encoded once for all sockets."""
+def layer_change(*, text: str | None, seq: int) -> dict[str, Any]:
+    """Return the channel-layer envelope of a change, encoded once for all sockets.
+
+    ``text=None`` announces a bulk write up to ``seq`` without its changes:
+    sockets then read them from the change log.
+    """
     return {"type": LAYER_CHANGE, "text": text, "seq": int(seq)}
 
 

@@ -109,14 +109,7 @@ def changes_broadcast(rows: list[Change]) -> None:
     and clients find the gap through the next change or heartbeat.
     """
     if len(rows) > BROADCAST_MAX_BATCH:
-        envelopes = [
-            {
-                "type": messages.LAYER_CHANGE,
-                "text": None,
-                "seq": rows[-1].seq,
-                "nudge": True,
-            }
-        ]
+        envelopes = [messages.layer_change(text=None, seq=rows[-1].seq)]
     else:
         envelopes = [
             messages.layer_change(text=encode(change_message(row)), seq=row.seq)

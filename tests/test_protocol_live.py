@@ -11,8 +11,8 @@ import pytest
 from django.contrib.auth import get_user_model
 from websockets.sync.client import connect
 
-from recommender.models import Category, Item
 from tests.conftest import login, manage, recv_json
+from tests.factories import catalog
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -21,25 +21,10 @@ pytestmark = [
 ]
 
 
-def make_catalog(n: int = 30) -> list[Item]:
-    books = Category.objects.create(name="Books")
-    games = Category.objects.create(name="Games")
-    return [
-        Item.objects.create(
-            title=f"Item {i}",
-            category=books if i % 2 else games,
-            tags="alpha, beta" if i % 3 else "gamma",
-            price=5 + i,
-            rating=3 + (i % 3) * 0.5,
-        )
-        for i in range(n)
-    ]
-
-
 def test_event_is_acked_and_pushed_then_a_change_from_another_process_arrives(
     live_servers,
 ):
-    items = make_catalog()
+    items = catalog(30)
     get_user_model().objects.create_user("alice", password="alice-secret-pw")
     server = live_servers()
     session = login(server.http_url, "alice", "alice-secret-pw")
@@ -85,7 +70,7 @@ def test_event_is_acked_and_pushed_then_a_change_from_another_process_arrives(
 
 
 def test_permessage_deflate_is_negotiated_and_messages_round_trip(live_servers):
-    items = make_catalog(40)
+    items = catalog(40)
     get_user_model().objects.create_user("zed", password="zed-secret-pw")
     server = live_servers()
     session = login(server.http_url, "zed", "zed-secret-pw")

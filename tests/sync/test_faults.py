@@ -25,9 +25,10 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from websockets.sync.client import connect
 
-from recommender.models import BrowsingEvent, Category, Item
+from recommender.models import BrowsingEvent, Item
 from sync.selectors import seq_latest
 from tests.conftest import IN_CI, child_env, login, manage
+from tests.factories import catalog
 from tests.sync.faults import (
     AdminSession,
     EventClient,
@@ -50,21 +51,6 @@ pytestmark = [
 ]
 
 STAFF = ("staff", "staff-secret-pw-1")
-
-
-def make_catalog(n: int) -> list[Item]:
-    books = Category.objects.create(name="Books")
-    games = Category.objects.create(name="Games")
-    return [
-        Item.objects.create(
-            title=f"Item {i}",
-            category=books if i % 2 else games,
-            tags="alpha, beta" if i % 3 else "gamma",
-            price=5 + i,
-            rating=3 + (i % 3) * 0.5,
-        )
-        for i in range(n)
-    ]
 
 
 def make_staff() -> None:
@@ -146,7 +132,7 @@ def nginx_binary() -> str:
 
 
 def test_reconnect_with_resume_gets_exactly_the_20_missed_changes(servers):
-    items = make_catalog(5)
+    items = catalog(5)
     server = servers()
 
     with connect(f"{server.ws_url}/ws/sync/", origin=server.origin) as ws:
@@ -184,7 +170,7 @@ def test_reconnect_with_resume_gets_exactly_the_20_missed_changes(servers):
 def test_two_processes_every_client_sees_one_identical_gap_free_sequence(
     servers, sync_clients, shell_writers
 ):
-    items = make_catalog(12)
+    items = catalog(12)
     make_staff()
     writer = shell_writers([i.pk for i in items[8:]], interval=0.01)
     a, b = servers.many(2)
@@ -268,7 +254,7 @@ def test_redis_restart_loses_no_change_and_no_browsing_event(
 
 
 def _redis_restart_scenario(own, servers, sync_clients, shell_writers) -> None:
-    items = make_catalog(20)
+    items = catalog(20)
     make_staff()
     users = [
         get_user_model().objects.create_user(f"user{n}", password="user-secret-pw-1")
@@ -427,7 +413,7 @@ def _healthy(url: str) -> bool:
 def test_process_killed_behind_nginx_clients_resume_on_the_survivor(
     nginx_binary, servers, sync_clients, shell_writers, tmp_path
 ):
-    items = make_catalog(10)
+    items = catalog(10)
     writer = shell_writers([i.pk for i in items], interval=0.02)
     pair = servers.many(2)
     proxy = Nginx(tmp_path / "nginx", [s.port for s in pair])
@@ -507,7 +493,7 @@ def test_process_killed_behind_nginx_clients_resume_on_the_survivor(
 def test_deactivated_item_is_retracted_from_three_users_within_a_second(servers):
     # One item more than a list holds: every cold-start list shows all but
     # one, so the three lists share most items whatever the ranking.
-    make_catalog(settings.RECS_LIST_LENGTH + 1)
+    catalog(settings.RECS_LIST_LENGTH + 1)
     make_staff()
     for n in range(3):
         get_user_model().objects.create_user(f"reader{n}", password="reader-secret-pw")
@@ -555,7 +541,7 @@ def test_deactivated_item_is_retracted_from_three_users_within_a_second(servers)
 
 
 def test_state_after_each_kind_of_change_equals_a_fresh_snapshot(servers, sync_clients):
-    items = make_catalog(6)
+    items = catalog(6)
     make_staff()
     server = servers()
     client = sync_clients([server.ws_url], server.origin, snapshot_url=server.http_url)
@@ -611,7 +597,7 @@ def test_state_after_a_category_change_equals_a_fresh_snapshot(
 ):
     """An item's wire form carries its category's name and id, so a category
     change alters items without saving them: it must reach the log as upserts."""
-    items = make_catalog(4)
+    items = catalog(4)
     server = servers()
     client = sync_clients([server.ws_url], server.origin, snapshot_url=server.http_url)
     category = items[0].category
@@ -633,7 +619,7 @@ def test_state_after_a_category_change_equals_a_fresh_snapshot(
 def test_a_write_returns_while_redis_hangs(servers, sync_clients, tmp_path):
     """A stopped (SIGSTOP) Redis accepts connections and answers nothing, like a
     network black hole: every Redis call needs a time limit."""
-    items = make_catalog(3)
+    items = catalog(3)
     make_staff()
     own = RedisServer(tmp_path)
     own.start()
