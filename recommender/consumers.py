@@ -16,7 +16,9 @@ from pydantic import TypeAdapter
 
 from recommender import messages
 from recommender.services import recommendations as recs
-from recommender.services.events import UnknownItem
+from recommender.services.event_batches import event_batcher
+from recommender.services.events import NewEvent, UnknownItem
+from recommender.services.histories import history_cache
 from recommender.services.online import online_report
 from recommender.services.visitors import visitor_for_session
 from recsite import live_stats, metrics, wire
@@ -33,11 +35,10 @@ CLOSE_UNAUTHENTICATED = 4401
 # Application close code: the user already has the maximum number of sockets.
 CLOSE_TOO_MANY_SOCKETS = 4429
 
-# Any worker thread will do: each holds its own database connection, so users'
-# events are written and scored in parallel instead of queueing behind one
-# thread (Channels' default, thread_sensitive=True).
+# Any worker thread will do: each holds its own database connection, so the
+# lists of users connecting at once are computed in parallel instead of
+# queueing behind one thread (Channels' default, thread_sensitive=True).
 _current = DatabaseSyncToAsync(recs.recommendations_current, thread_sensitive=False)
-_process = DatabaseSyncToAsync(recs.event_process, thread_sensitive=False)
 
 
 @database_sync_to_async
@@ -105,6 +106,8 @@ class RecommendationsConsumer(ProtocolConsumer):
             return
         state.sockets += 1
         self.user_id = user_id
+        # A login may have merged a visitor's older events into this user.
+        history_cache.forget(user_id)
         self.groups = [messages.user_group(user_id)]
         for group in self.groups:
             await self.channel_layer.group_add(group, self.channel_name)
@@ -139,40 +142,42 @@ class RecommendationsConsumer(ProtocolConsumer):
                 request.id,
                 retry_after=max(0.001, round(wait, 3)),
             )
-        try:
-            _, message = await _process(
+        outcome = await event_batcher().submit(
+            NewEvent(
                 user_id=self.user_id,
                 item_id=request.item,
                 action=request.action,
                 client_id=request.id,
-            )
-        except UnknownItem as exc:
-            raise wire.FrameError(wire.UNKNOWN_ITEM, str(exc), request.id) from None
-        # The event was stored before it was scored: the ack is after-durable.
-        await self.send_text(messages.ack(client_id=request.id))
-        text = await self._show(message)
-        push_secs = time.perf_counter() - received
-        metrics.EVENT_TO_PUSH_SECS.observe(push_secs)
-        live_stats.stats.event_pushed(push_secs * 1000, message["computed_ms"])
-        await recs.recommendations_push_async(
-            user_id=self.user_id,
-            text=text,
-            version=message["version"],
+            ),
             origin=self.channel_name,
         )
+        if isinstance(outcome, UnknownItem):
+            raise wire.FrameError(wire.UNKNOWN_ITEM, str(outcome), request.id)
+        # The event was stored before it was scored: the ack is after-durable.
+        await self.send_text(messages.ack(client_id=request.id))
+        if outcome.message is None:
+            return  # the user was deleted meanwhile (a visitor merged on login)
+        await self._show(outcome.message, outcome.text)
+        push_secs = time.perf_counter() - received
+        metrics.EVENT_TO_PUSH_SECS.observe(push_secs)
+        live_stats.stats.event_pushed(push_secs * 1000, outcome.message["computed_ms"])
 
-    async def _show(self, message: messages.RecommendationsMessage) -> str:
-        """Send ``message`` to this socket unless a newer version is shown."""
-        text = wire.encode(message)
+    async def _show(
+        self, message: messages.RecommendationsMessage, text: str | None = None
+    ) -> None:
+        """Send ``message`` (encoded as ``text``) unless a newer version is shown."""
         if message["version"] > self.version:
             self.version = message["version"]
             self.shown = {entry["id"] for entry in message["items"]}
-            await self.send(text_data=text)
+            await self.send(text_data=text or wire.encode(message))
             metrics.PUSHES.labels(path="direct").inc()
-        return text
 
     async def recs_updated(self, event: dict[str, Any]) -> None:
         """Called when another socket of this user produced a newer list."""
+        if event.get("process") != live_stats.stats.process_id and self.user_id:
+            # Written elsewhere, maybe with old timestamps the cache's
+            # "newer than" read would miss: read the history in full next time.
+            history_cache.forget(self.user_id)
         if event.get("origin") == self.channel_name or event["version"] <= self.version:
             return
         self.version = event["version"]

@@ -62,12 +62,21 @@ def ack(*, client_id: str) -> AckMessage:
     return {"type": "ack", "id": client_id}
 
 
-def layer_recs(*, text: str, version: int, origin: str | None) -> dict[str, Any]:
+def layer_recs(
+    *, text: str, version: int, origin: str | None, process: str
+) -> dict[str, Any]:
     """Return the channel-layer envelope of a pushed list, encoded once.
 
-    ``origin`` names the channel that already sent it directly, so it skips it.
+    ``origin`` names the channel that already sent it directly, so it skips it;
+    ``process`` names the server process that computed it.
     """
-    return {"type": LAYER_RECS, "text": text, "version": int(version), "origin": origin}
+    return {
+        "type": LAYER_RECS,
+        "text": text,
+        "version": int(version),
+        "origin": origin,
+        "process": process,
+    }
 
 
 # 1 to 64 characters, no NUL (PostgreSQL text cannot store it).

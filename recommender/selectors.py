@@ -3,12 +3,11 @@
 from datetime import datetime
 
 import numpy as np
-from django.conf import settings
 from django.db import connection, transaction
 
 from recommender.models import BrowsingEvent, Item, RecommendationSnapshot
 from recommender.serializers import item_to_dict
-from recommender.services.engine import History, Interactions
+from recommender.services.engine import Interactions
 from sync.selectors import seq_latest
 
 
@@ -30,28 +29,52 @@ def items_snapshot() -> dict:
     return {"seq": seq, "items": items}
 
 
-def history_for_user(*, user_id: int, limit: int | None = None) -> History:
-    """Return the user's latest ``limit`` events, oldest first."""
-    limit = limit or settings.RECS_HISTORY_EVENTS
-    rows = list(
-        BrowsingEvent.objects.filter(user_id=user_id)
-        .order_by("-created", "-id")
-        .values_list("item_id", "action", "weight", "created")[:limit]
-    )
-    rows.reverse()
-    return _history(rows)
+#: One stored event as the history cache keeps it:
+#: (event id, item id, action, weight, created as epoch seconds).
+EventRow = tuple[int, int, str, float, float]
 
 
-def _history(rows: list[tuple[int, str, float, datetime]]) -> History:
-    n = len(rows)
-    return History(
-        item_ids=np.fromiter((r[0] for r in rows), dtype=np.int64, count=n),
-        actions=[r[1] for r in rows],
-        weights=np.fromiter((r[2] for r in rows), dtype=np.float32, count=n),
-        timestamps=np.fromiter(
-            (r[3].timestamp() for r in rows), dtype=np.float64, count=n
-        ),
-    )
+def history_rows_since(
+    *, since_by_user: dict[int, datetime | None], limit: int
+) -> dict[int, list[EventRow]]:
+    """Return each user's latest events after their ``since``, newest first.
+
+    ``None`` means "from the start": the user's latest ``limit`` events. On
+    PostgreSQL this is one statement for every user (a LATERAL index scan
+    per user that stops at ``since``); other databases query user by user.
+    """
+    out: dict[int, list[EventRow]] = {user_id: [] for user_id in since_by_user}
+    if not since_by_user:
+        return out
+    if connection.vendor == "postgresql":
+        table = connection.ops.quote_name(BrowsingEvent._meta.db_table)
+        users = list(since_by_user)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT u.uid, e.id, e.item_id, e.action, e.weight, "
+                "EXTRACT(EPOCH FROM e.created)::float8 "
+                "FROM unnest(%s::bigint[], %s::timestamptz[]) AS u(uid, since) "
+                "CROSS JOIN LATERAL (SELECT id, item_id, action, weight, created "
+                f"FROM {table} WHERE user_id = u.uid "
+                "AND created > COALESCE(u.since, '-infinity'::timestamptz) "
+                "ORDER BY created DESC, id DESC LIMIT %s) AS e",
+                [users, [since_by_user[u] for u in users], limit],
+            )
+            rows = cursor.fetchall()
+        for user_id, event_id, item_id, action, weight, created_secs in rows:
+            out[user_id].append((event_id, item_id, action, weight, created_secs))
+        return out
+    for user_id, since in since_by_user.items():
+        query = BrowsingEvent.objects.filter(user_id=user_id)
+        if since is not None:
+            query = query.filter(created__gt=since)
+        out[user_id] = [
+            (event_id, item_id, action, weight, created.timestamp())
+            for event_id, item_id, action, weight, created in query.order_by(
+                "-created", "-id"
+            ).values_list("id", "item_id", "action", "weight", "created")[:limit]
+        ]
+    return out
 
 
 def interactions_all() -> Interactions:

@@ -287,6 +287,13 @@ WS_MAX_SEND_BUFFER_BYTES = env_int(
 RECS_HISTORY_EVENTS = env_int("RECS_HISTORY_EVENTS", 200, minimum=1)
 RECS_LIST_LENGTH = env_int("RECS_LIST_LENGTH", 10, minimum=1)
 RECS_SNAPSHOTS_KEPT_PER_USER = env_int("RECS_SNAPSHOTS_KEPT_PER_USER", 20, minimum=1)
+# Each process keeps the recent histories of up to this many users in memory
+# and reads them again in full after this many seconds (docs/performance.md).
+RECS_HISTORY_CACHE_USERS = env_int("RECS_HISTORY_CACHE_USERS", 20000, minimum=0)
+RECS_HISTORY_CACHE_SECS = env_float("RECS_HISTORY_CACHE_SECS", 60.0, minimum=0.0)
+# Socket events are written and scored in batches (one durable commit each);
+# a batch holds every event that arrived while the previous one ran, up to this.
+RECS_EVENT_BATCH_MAX = env_int("RECS_EVENT_BATCH_MAX", 256, minimum=1)
 # How often a process polls the change-log seq for catalog edits whose
 # broadcast it missed (broadcasts are seen at once).
 RECS_CATALOG_CHECK_SECS = env_float("RECS_CATALOG_CHECK_SECS", 1.0, minimum=0.0)

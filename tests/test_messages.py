@@ -32,7 +32,7 @@ BUILT = [
         computed_ms=np.float64(1.25),
     ),
     recs.ack(client_id="c-1"),
-    recs.layer_recs(text="{}", version=np.int64(3), origin=None),
+    recs.layer_recs(text="{}", version=np.int64(3), origin=None, process="p"),
     recs.ops_stats(
         cluster={
             "processes": 1,

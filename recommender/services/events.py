@@ -1,19 +1,30 @@
-"""Storing browsing events."""
+"""Storing browsing events, one at a time or as one group commit."""
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import IntegrityError
+from django.db import IntegrityError, connection
 from django.utils import timezone
 
 from recommender.models import BrowsingEvent, Item
 from recommender.services.engine import ACTION_WEIGHTS
 from recsite import metrics
-from recsite.db import savepoint_if_in_transaction
+from recsite.db import rows_insert, savepoint_if_in_transaction
 
 
 class UnknownItem(Exception):
     """The event names an item that does not exist or is not active."""
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """One browsing event as a client sent it."""
+
+    user_id: int
+    item_id: int
+    action: str
+    client_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -69,3 +80,139 @@ def event_record(
         return StoredEvent(event_id=existing, created=False)
     metrics.EVENTS.labels(action=action, source=source).inc()
     return StoredEvent(event_id=event.pk, created=True)
+
+
+def events_record(
+    *, events: list[NewEvent], active_ids: Collection[int]
+) -> list[StoredEvent | UnknownItem]:
+    """Store many users' events with one INSERT and one durable commit.
+
+    This is the group commit of the socket path: every event that arrived
+    while the previous batch was being written shares one WAL flush, so the
+    disk's fsync time is paid once per batch rather than once per event.
+    Resends (a client id already stored for that user) are answered with the
+    stored event, ``created=False``. Items missing from ``active_ids`` (the
+    live catalog in memory) are checked in the database first.
+
+    Must run in autocommit mode: the commit of the INSERT is what makes the
+    events durable before the caller acks them.
+
+    Returns
+    -------
+    list of StoredEvent or UnknownItem
+        One outcome per event, in the order given.
+    """
+    if not events:
+        return []
+    outcomes: list[StoredEvent | UnknownItem | None] = [None] * len(events)
+    unknown = {e.item_id for e in events if e.item_id not in active_ids}
+    if unknown:
+        unknown -= set(
+            Item.objects.filter(pk__in=unknown, active=True).values_list(
+                "pk", flat=True
+            )
+        )
+    todo: list[int] = []
+    for index, event in enumerate(events):
+        if event.item_id in unknown:
+            outcomes[index] = UnknownItem(
+                f"item {event.item_id} does not exist or is not active"
+            )
+        else:
+            todo.append(index)
+    try:
+        rows = _insert_many([events[i] for i in todo])
+    except IntegrityError:
+        # An item or user deleted since the check: store the rest one by one,
+        # so one bad event cannot fail its neighbours.
+        for index in todo:
+            event = events[index]
+            try:
+                outcomes[index] = event_record(
+                    user_id=event.user_id,
+                    item_id=event.item_id,
+                    action=event.action,
+                    client_id=event.client_id,
+                    check_item=False,
+                )
+            except UnknownItem as exc:
+                outcomes[index] = exc
+        return outcomes  # type: ignore[return-value]
+    inserted: dict[tuple[int, str], list[int]] = {}
+    for event_id, user_id, client_id in rows:
+        inserted.setdefault((user_id, client_id), []).append(event_id)
+    resent: list[int] = []
+    for index in todo:
+        event = events[index]
+        ids = inserted.get((event.user_id, event.client_id))
+        if ids:
+            outcomes[index] = StoredEvent(event_id=ids.pop(0), created=True)
+            metrics.EVENTS.labels(action=event.action, source="ws").inc()
+        else:
+            resent.append(index)
+    if resent:
+        existing = _ids_by_client_id([events[i] for i in resent])
+        for index in resent:
+            event = events[index]
+            event_id = existing.get((event.user_id, event.client_id))
+            outcomes[index] = (
+                StoredEvent(event_id=event_id, created=False)
+                if event_id is not None
+                else UnknownItem(f"item {event.item_id} does not exist")
+            )
+    return outcomes  # type: ignore[return-value]
+
+
+def _insert_many(events: list[NewEvent]) -> list[tuple[int, int, str]]:
+    """INSERT the events in one statement; return (id, user_id, client_id) rows.
+
+    ``ON CONFLICT DO NOTHING`` skips resends (including two copies of one
+    client id in the same batch), which therefore return no row.
+    """
+    if not events:
+        return []
+    meta = BrowsingEvent._meta
+    created = meta.get_field("created").get_db_prep_save(timezone.now(), connection)
+    return rows_insert(
+        table=meta.db_table,
+        columns=_EVENT_COLUMNS,
+        rows=[
+            [
+                e.user_id,
+                e.item_id,
+                e.action,
+                ACTION_WEIGHTS[e.action],
+                e.client_id,
+                created,
+            ]
+            for e in events
+        ],
+        ignore_conflicts=True,
+        returning="id, user_id, client_id",
+    )
+
+
+_EVENT_COLUMNS = [
+    ("user_id", "bigint"),
+    ("item_id", "bigint"),
+    ("action", "text"),
+    ("weight", "float8"),
+    ("client_id", "text"),
+    ("created", "timestamptz"),
+]
+
+
+def _ids_by_client_id(events: list[NewEvent]) -> dict[tuple[int, str], int]:
+    """Return the stored ids of resent events, by (user id, client id)."""
+    wanted = {(e.user_id, e.client_id) for e in events if e.client_id}
+    if not wanted:
+        return {}
+    rows = BrowsingEvent.objects.filter(
+        user_id__in={user for user, _ in wanted},
+        client_id__in={client for _, client in wanted},
+    ).values_list("user_id", "client_id", "id")
+    return {
+        (user_id, client_id): event_id
+        for user_id, client_id, event_id in rows
+        if (user_id, client_id) in wanted
+    }

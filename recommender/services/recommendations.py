@@ -11,30 +11,38 @@ at once.
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Max, Q
 from django.utils import timezone
 
 from recommender import messages
 from recommender.models import FittedModel, Impression, Item, RecommendationSnapshot
-from recommender.selectors import history_for_user, interactions_all, snapshot_latest
+from recommender.selectors import interactions_all, snapshot_latest
 from recommender.services.catalog import catalog_load
 from recommender.services.engine import Behaviour, Engine
-from recommender.services.events import StoredEvent, event_record
+from recommender.services.events import (
+    NewEvent,
+    StoredEvent,
+    UnknownItem,
+    events_record,
+)
+from recommender.services.histories import history_cache
 from recsite import live_stats, metrics
-from recsite.layer import bounded
+from recsite.db import rows_insert
+from recsite.layer import bounded, group_send_many
 from recsite.wire import encode
 from sync.selectors import seq_latest
 
 logger = logging.getLogger(__name__)
 
 Progress = Callable[[str], None]
+EventOutcome = tuple[StoredEvent, messages.RecommendationsMessage | None] | UnknownItem
 
 # Older fitted models are kept briefly so a process mid-load never misses one.
 _FITTED_MODELS_KEPT = 3
@@ -112,17 +120,22 @@ class _LiveEngine:
             self.state = state
             return state
 
-    def snapshot_version_next(self, user_id: int) -> int:
-        """Return the version this process would give the user's next snapshot."""
-        known = self.versions.get(user_id)
-        if known is None:
-            known = (
-                RecommendationSnapshot.objects.filter(user_id=user_id)
-                .order_by("-version")
-                .values_list("version", flat=True)
-                .first()
-            ) or 0
-        return known + 1
+    def snapshot_versions_next(self, user_ids: list[int]) -> dict[int, int]:
+        """Return the versions this process would give the users' next snapshots.
+
+        Users this process has not stored or seen a snapshot of are read in
+        one query.
+        """
+        known = {u: self.versions[u] for u in user_ids if u in self.versions}
+        missing = [u for u in user_ids if u not in known]
+        if missing:
+            known |= dict.fromkeys(missing, 0) | dict(
+                RecommendationSnapshot.objects.filter(user_id__in=missing)
+                .values("user_id")
+                .annotate(top=Max("version"))
+                .values_list("user_id", "top")
+            )
+        return {u: known[u] + 1 for u in user_ids}
 
     def reset(self) -> None:
         """Forget everything (tests swap databases under a live process)."""
@@ -132,6 +145,7 @@ class _LiveEngine:
             self.seq_checked_at = float("-inf")
             self.model_checked_at = float("-inf")
             self.versions.clear()
+        history_cache.clear()
 
 
 def _model_latest_id() -> int | None:
@@ -198,32 +212,69 @@ def recommendations_compute(
     ``shown`` records the list as impressions (it goes to an open socket),
     for the online metrics.
     """
-    started = time.perf_counter()
+    computed = recommendations_compute_many(user_ids=[user_id], shown=shown)
+    if user_id not in computed:
+        raise RuntimeError(f"could not store a snapshot for user {user_id}")
+    return computed[user_id]
+
+
+def recommendations_compute_many(
+    *, user_ids: list[int], shown: bool = False
+) -> dict[int, messages.RecommendationsMessage]:
+    """Score each user, store their snapshots in one transaction, return the messages.
+
+    Histories come from the process's cache (one query for every user), and
+    every snapshot and impression is written in one transaction. A user whose
+    snapshot cannot be stored (deleted a moment ago) is left out of the result.
+    """
     state = live_engine.current()
-    history = history_for_user(user_id=user_id)
-    ranked = state.engine.recommend(
-        history, k=settings.RECS_LIST_LENGTH, now=time.time()
-    )
-    items: list[messages.RecommendedItem] = [
-        {
-            "id": rec.item_id,
-            "title": state.titles.get(rec.item_id, ""),
-            "score": rec.score,
-            "reasons": rec.reasons,
-        }
-        for rec in ranked
-    ]
-    computed_ms = (time.perf_counter() - started) * 1000
-    # A snapshot can always be recomputed from the events, so its write need
-    # not wait for the disk: one transaction, committed without fsync.
-    with transaction.atomic(), _commit_without_fsync():
-        snapshot = _snapshot_store(
-            user_id=user_id, items=items, computed_ms=computed_ms
+    histories = history_cache.histories(user_ids)
+    now = time.time()
+    lists: dict[int, tuple[list[messages.RecommendedItem], float]] = {}
+    for user_id in user_ids:
+        started = time.perf_counter()
+        ranked = state.engine.recommend(
+            histories[user_id], k=settings.RECS_LIST_LENGTH, now=now
         )
+        items: list[messages.RecommendedItem] = [
+            {
+                "id": rec.item_id,
+                "title": state.titles.get(rec.item_id, ""),
+                "score": rec.score,
+                "reasons": rec.reasons,
+            }
+            for rec in ranked
+        ]
+        computed_ms = (time.perf_counter() - started) * 1000
+        metrics.RECOMPUTE_SECS.observe(computed_ms / 1000)
+        lists[user_id] = (items, computed_ms)
+    try:
+        snapshots = _lists_store(lists, shown=shown)
+    except IntegrityError:
+        # A user (or a shown item) deleted a moment ago: store user by user
+        # so the others keep their lists.
+        snapshots = {}
+        for user_id, entry in lists.items():
+            try:
+                snapshots.update(_lists_store({user_id: entry}, shown=shown))
+            except IntegrityError:
+                logger.warning("no snapshot stored for user %s", user_id)
+    return {user_id: snapshot_message(snap) for user_id, snap in snapshots.items()}
+
+
+def _lists_store(
+    lists: dict[int, tuple[list[messages.RecommendedItem], float]], *, shown: bool
+) -> dict[int, RecommendationSnapshot]:
+    """Store the snapshots (and impressions) of ``lists`` in one transaction.
+
+    A snapshot can always be recomputed from the events, so its write need
+    not wait for the disk: the transaction commits without fsync.
+    """
+    with transaction.atomic(), _commit_without_fsync():
+        snapshots = _snapshots_store(lists)
         if shown:
-            impressions_record(snapshot=snapshot)
-    metrics.RECOMPUTE_SECS.observe(computed_ms / 1000)
-    return snapshot_message(snapshot)
+            impressions_record(snapshots=list(snapshots.values()))
+    return snapshots
 
 
 @contextmanager
@@ -240,87 +291,136 @@ def _commit_without_fsync() -> Iterator[None]:
     yield
 
 
-def event_process(
-    *, user_id: int, item_id: int, action: str, client_id: str
-) -> tuple[StoredEvent, messages.RecommendationsMessage]:
-    """Store a socket event, then rescore the user: one worker-thread hop.
+def events_process(*, events: list[NewEvent]) -> list[EventOutcome]:
+    """Store a batch of socket events durably, then rescore their users.
 
-    The item is checked against the live catalog in memory; an id the
-    engine does not know yet (created a moment ago) is checked in the
-    database by :func:`event_record`.
+    One durable commit covers the whole batch (group commit), and each user
+    is scored once however many of their events it holds, after all of them
+    are stored. Items are checked against the live catalog in memory; an id
+    the engine does not know yet (created a moment ago) is checked in the
+    database.
 
-    Raises
-    ------
-    UnknownItem
-        When the item does not exist or is not active.
+    Returns
+    -------
+    list of (StoredEvent, message or None) or UnknownItem
+        One outcome per event, in order. The message is the user's new list;
+        None when it could not be stored (the user was deleted meanwhile).
     """
     state = live_engine.current()
-    known = item_id in state.active_ids
-    stored = event_record(
-        user_id=user_id,
-        item_id=item_id,
-        action=action,
-        client_id=client_id,
-        check_item=not known,
+    recorded = events_record(events=events, active_ids=state.active_ids)
+    user_ids = list(
+        dict.fromkeys(
+            event.user_id
+            for event, outcome in zip(events, recorded, strict=True)
+            if isinstance(outcome, StoredEvent)
+        )
     )
-    return stored, recommendations_compute(user_id=user_id, shown=True)
+    lists = recommendations_compute_many(user_ids=user_ids, shown=True)
+    return [
+        outcome
+        if isinstance(outcome, UnknownItem)
+        else (outcome, lists.get(event.user_id))
+        for event, outcome in zip(events, recorded, strict=True)
+    ]
 
 
-def _snapshot_store(
-    *, user_id: int, items: list[messages.RecommendedItem], computed_ms: float
-) -> RecommendationSnapshot:
-    """Store a snapshot with the user's next version and prune old ones.
+def _snapshots_store(
+    lists: dict[int, tuple[list[messages.RecommendedItem], float]],
+) -> dict[int, RecommendationSnapshot]:
+    """Store each user's snapshot with their next version; prune old ones.
 
-    The next version comes from this process's memory, so the common case is
-    one INSERT. When another process (another tab's server) stored that
-    version first, ``ON CONFLICT DO NOTHING`` inserts nothing and the version
-    is read again from the database; no savepoint is needed around it.
+    Next versions come from this process's memory (one query for users it
+    has not seen), so the common case is one multi-row INSERT. When another
+    process (another tab's server) stored a version first,
+    ``ON CONFLICT DO NOTHING`` skips that row and the user's version is read
+    again from the database; no savepoint is needed.
     """
     model = RecommendationSnapshot
     meta = model._meta
     computed_at = timezone.now()
-    sql = (
-        f"INSERT INTO {connection.ops.quote_name(meta.db_table)} "
-        "(user_id, version, items, computed_at, computed_ms) "
-        "VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING id"
-    )
-    items_db = meta.get_field("items").get_db_prep_save(items, connection)
     at_db = meta.get_field("computed_at").get_db_prep_save(computed_at, connection)
+    stored: dict[int, RecommendationSnapshot] = {}
+    todo = dict(lists)
     for _ in range(10):
-        version = live_engine.snapshot_version_next(user_id)
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [user_id, version, items_db, at_db, computed_ms])
-            row = cursor.fetchone()
-        if row is None:
+        if not todo:
+            break
+        versions = live_engine.snapshot_versions_next(list(todo))
+        rows = rows_insert(
+            table=meta.db_table,
+            columns=_SNAPSHOT_COLUMNS,
+            rows=[
+                [user_id, versions[user_id], items, at_db, computed_ms]
+                for user_id, (items, computed_ms) in todo.items()
+            ],
+            ignore_conflicts=True,
+            returning="id, user_id, version",
+        )
+        for snapshot_id, user_id, version in rows:
+            items, computed_ms = todo.pop(user_id)
+            live_engine.versions[user_id] = version
+            stored[user_id] = model(
+                id=snapshot_id,
+                user_id=user_id,
+                version=version,
+                items=items,
+                computed_at=computed_at,
+                computed_ms=computed_ms,
+            )
+        for user_id in todo:
             live_engine.versions.pop(user_id, None)
-            continue
-        live_engine.versions[user_id] = version
-        keep_from = version - settings.RECS_SNAPSHOTS_KEPT_PER_USER
-        if keep_from > 0 and version % 10 == 0:
-            model.objects.filter(user_id=user_id, version__lte=keep_from).delete()
-        return model(
-            id=row[0],
-            user_id=user_id,
-            version=version,
-            items=items,
-            computed_at=computed_at,
-            computed_ms=computed_ms,
-        )
-    raise RuntimeError(f"could not store a snapshot for user {user_id}")
+    if todo:
+        raise RuntimeError(f"could not store snapshots for users {sorted(todo)}")
+    _snapshots_prune(stored.values())
+    return stored
 
 
-def impressions_record(*, snapshot: RecommendationSnapshot) -> None:
-    """Record every item of a shown list with its version and rank."""
-    Impression.objects.bulk_create(
-        Impression(
-            user_id=snapshot.user_id,
-            item_id=entry["id"],
-            version=snapshot.version,
-            position=rank,
-            shown_at=snapshot.computed_at,
-        )
-        for rank, entry in enumerate(snapshot.items, start=1)
-    )
+def _snapshots_prune(snapshots: Iterable[RecommendationSnapshot]) -> None:
+    """Delete old snapshots of the users whose version reached a multiple of 10.
+
+    Pruning every tenth version keeps the table at most
+    ``RECS_SNAPSHOTS_KEPT_PER_USER + 10`` rows per user for a tenth of the
+    DELETEs.
+    """
+    keep = settings.RECS_SNAPSHOTS_KEPT_PER_USER
+    stale = Q()
+    for snap in snapshots:
+        if snap.version % 10 == 0 and snap.version > keep:
+            stale |= Q(user_id=snap.user_id, version__lte=snap.version - keep)
+    if stale:
+        RecommendationSnapshot.objects.filter(stale).delete()
+
+
+def impressions_record(*, snapshots: list[RecommendationSnapshot]) -> None:
+    """Record every item of the shown lists with its version and rank.
+
+    One INSERT for all of them: the ORM's ``bulk_create`` builds a model
+    instance per row, which cost more than the scoring.
+    """
+    field = Impression._meta.get_field("shown_at")
+    rows: list[list[object]] = []
+    for snap in snapshots:
+        shown_at = field.get_db_prep_save(snap.computed_at, connection)
+        rows += [
+            [snap.user_id, entry["id"], snap.version, rank, shown_at]
+            for rank, entry in enumerate(snap.items, start=1)
+        ]
+    rows_insert(table=Impression._meta.db_table, columns=_IMPRESSION_COLUMNS, rows=rows)
+
+
+_SNAPSHOT_COLUMNS = [
+    ("user_id", "bigint"),
+    ("version", "integer"),
+    ("items", "jsonb"),
+    ("computed_at", "timestamptz"),
+    ("computed_ms", "float8"),
+]
+_IMPRESSION_COLUMNS = [
+    ("user_id", "bigint"),
+    ("item_id", "bigint"),
+    ("version", "integer"),
+    ("position", "integer"),
+    ("shown_at", "timestamptz"),
+]
 
 
 def snapshot_message(
@@ -351,31 +451,55 @@ def recommendations_current(
     return recommendations_compute(user_id=user_id, shown=shown)
 
 
+@dataclass(frozen=True)
+class Push:
+    """A list to send to every socket of a user, encoded once."""
+
+    user_id: int
+    text: str
+    version: int
+    origin: str | None = None  # the channel that already sent it directly
+
+
 def recommendations_push(
     *, user_id: int, message: messages.RecommendationsMessage, origin: str | None = None
 ) -> None:
     """Send a list to every socket of the user (except ``origin``); never raise."""
-    async_to_sync(recommendations_push_async)(
-        user_id=user_id, text=encode(message), version=message["version"], origin=origin
-    )
+    push = Push(user_id, encode(message), message["version"], origin)
+    async_to_sync(recommendations_push_async)(pushes=[push])
 
 
-async def recommendations_push_async(
-    *, user_id: int, text: str, version: int, origin: str | None
-) -> None:
-    """Async twin of :func:`recommendations_push` for consumers; never raises."""
-    envelope = messages.layer_recs(text=text, version=version, origin=origin)
+async def recommendations_push_async(*, pushes: list[Push]) -> None:
+    """Send lists to their users' sockets in every process, in one round trip.
+
+    Never raises: a failed push is counted and logged, and the sockets it
+    missed show the list when they next reconnect or get a newer one.
+    """
+    if not pushes:
+        return
+    process = live_stats.stats.process_id
+    envelopes = [
+        (
+            messages.user_group(push.user_id),
+            messages.layer_recs(
+                text=push.text,
+                version=push.version,
+                origin=push.origin,
+                process=process,
+            ),
+        )
+        for push in pushes
+    ]
     try:
         await bounded(
-            get_channel_layer().group_send(messages.user_group(user_id), envelope),
-            timeout_secs=settings.BROADCAST_TIMEOUT_SECS,
+            group_send_many(envelopes), timeout_secs=settings.BROADCAST_TIMEOUT_SECS
         )
     except Exception:
         metrics.BROADCAST_FAILURES.labels(kind="recommendations").inc()
         live_stats.stats.broadcast_failures += 1
         logger.warning(
-            "push to user %s failed; their sockets refresh on reconnect",
-            user_id,
+            "push to users %s failed; their sockets refresh on reconnect",
+            sorted({push.user_id for push in pushes}),
             exc_info=True,
         )
 
