@@ -139,10 +139,10 @@ def recommendations(request: HttpRequest) -> dict:
 def events(request: HttpRequest, payload: EventIn) -> Status:
     """Store the event, recompute the user's list and push it to their sockets."""
     if not get_user_model().objects.filter(pk=payload.user, is_active=True).exists():
-        return 422, {
-            "code": "unknown_user",
-            "message": f"user {payload.user} does not exist",
-        }
+        return Status(
+            422,
+            {"code": "unknown_user", "message": f"user {payload.user} does not exist"},
+        )
     try:
         stored = event_record(
             user_id=payload.user,
