@@ -24,6 +24,7 @@ No Django imports here: the services that read the database build
 from __future__ import annotations
 
 import io
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -695,6 +696,41 @@ def _lookup(sorted_ids: NDArray[np.int64], ids: NDArray[np.int64]) -> NDArray[np
     return np.where(found, pos_clipped, -1).astype(np.int64)
 
 
+@dataclass(frozen=True)
+class _Signals:
+    """One user's signals over the catalog rows, before blending.
+
+    Attributes
+    ----------
+    behaviour, content : ndarray of shape (n_items,), float32, or None
+        Neighbour score (max 1) and content similarity to the profile; None
+        for an empty history.
+    popularity, new : ndarray of shape (n_items,), float32
+        Shared (cached) popularity now and new-arrival bonus, max 1.
+    scale : tuple of 4 float
+        Blend weights of behaviour, content, popularity and new.
+    """
+
+    behaviour: NDArray[np.float32] | None
+    content: NDArray[np.float32] | None
+    popularity: NDArray[np.float32]
+    new: NDArray[np.float32]
+    scale: tuple[float, float, float, float]
+
+    def parts_at(self, best: NDArray[np.int64]) -> NDArray[np.float32]:
+        """Return each weighted signal at rows ``best``: shape (4, k)."""
+        zeros = np.zeros(best.shape[0], dtype=np.float32)
+        raw = [
+            self.behaviour[best] if self.behaviour is not None else zeros,
+            self.content[best] if self.content is not None else zeros,
+            self.popularity[best],
+            self.new[best],
+        ]
+        return np.stack(
+            [values * np.float32(w) for values, w in zip(raw, self.scale, strict=True)]
+        )
+
+
 class Engine:
     """Score one user's candidates from their history and the fitted model.
 
@@ -735,9 +771,12 @@ class Engine:
         )
         self._available = cat.active.copy()
         self._created = cat.created
+        finite = cat.created[np.isfinite(cat.created)]
+        self._created_max = float(finite.max()) if finite.size else float("-inf")
         self._bind_behaviour()
         self._pop_cache: dict[int, NDArray[np.float32]] = {}
         self._new_cache: dict[int, NDArray[np.float32]] = {}
+        self._base_cache: dict[tuple, NDArray[np.float32]] = {}
         self._lock = threading.Lock()
 
     def _bind_behaviour(self) -> None:
@@ -793,10 +832,21 @@ class Engine:
         clone.params = params
         clone._pop_cache = {}
         clone._new_cache = {}
+        clone._base_cache = {}
         clone._lock = threading.Lock()
         return clone
 
     # -- signals ------------------------------------------------------------
+    def _pop_edge(self, now: float) -> int:
+        """Return the popularity bucket ``now`` falls in (the cache key)."""
+        b = self.behaviour
+        return math.floor((now - b.bucket_origin) / b.bucket_secs)
+
+    @staticmethod
+    def _hour(now: float) -> int:
+        """Return the hour ``now`` falls in (the new-arrival cache key)."""
+        return math.floor(now / _SECS_PER_HOUR)
+
     def popularity(self, now: float) -> NDArray[np.float32]:
         """Return each item's time-decayed popularity at ``now``, max 1.
 
@@ -814,7 +864,7 @@ class Engine:
         """
         b = self.behaviour
         # Round down to a bucket boundary so the result is cacheable.
-        edge = int(np.floor((now - b.bucket_origin) / b.bucket_secs))
+        edge = self._pop_edge(now)
         cached = self._pop_cache.get(edge)
         if cached is not None:
             return cached
@@ -850,7 +900,7 @@ class Engine:
         ndarray of shape (n_items,), float32
             0 for unknown creation times.
         """
-        hour = int(np.floor(now / _SECS_PER_HOUR))
+        hour = self._hour(now)
         cached = self._new_cache.get(hour)
         if cached is not None:
             return cached
@@ -901,60 +951,48 @@ class Engine:
 
     def _signals(
         self, rows: NDArray[np.int64], weights: NDArray[np.float32], now: float
-    ) -> tuple[dict[str, NDArray[np.float32]], dict[str, NDArray]]:
-        """Return the weighted signals and the neighbour cells used for reasons.
+    ) -> tuple[_Signals, dict[str, NDArray]]:
+        """Return the user's signals and the neighbour cells used for reasons.
 
         Returns
         -------
-        signals : dict of str to ndarray of shape (n_items,), float32
-            ``behaviour``, ``content``, ``popularity`` and ``new``, each
-            already multiplied by its blend weight.
+        signals : _Signals
         links : dict of str to ndarray of shape (n_links,)
             ``position`` (into ``rows``), ``col`` and ``value`` of every
             neighbour link from the history, value weighted by the profile.
         """
         p = self.params
         n = self.n_items
-        out: dict[str, NDArray[np.float32]] = {}
         links: dict[str, NDArray] = {}
-        if rows.size:
-            pos, cols, vals = _gather_rows(self.neighbours, rows)
-            contrib = vals * weights[pos]
-            links = {"position": pos, "col": cols, "value": contrib}
-            cf = np.bincount(cols, weights=contrib, minlength=n).astype(np.float32)
-            top = float(cf.max())
-            out["behaviour"] = cf / top if top > 0 else cf
-            fpos, fcols, fvals = _gather_rows(self.features, rows)
-            links |= {"f_position": fpos, "f_col": fcols, "f_value": fvals}
-            profile = np.bincount(
-                fcols, weights=fvals * weights[fpos], minlength=self.features.shape[1]
-            ).astype(np.float32)
-            norm = float(np.linalg.norm(profile))
-            if norm > EPSILON:
-                profile /= norm
-            out["content"] = np.asarray(self.features @ profile, dtype=np.float32)
-            scale = {
-                "behaviour": p.behaviour_weight,
-                "content": p.content_weight,
-                "popularity": p.popularity_weight,
-                "new": p.new_weight,
-            }
-        else:
-            out["behaviour"] = np.zeros(n, dtype=np.float32)
-            out["content"] = np.zeros(n, dtype=np.float32)
+        popularity, new = self.popularity(now), self.newness(now)
+        if not rows.size:
             # Cold start: nothing personal to go on, so what is popular right
             # now leads and new arrivals get a share of the list.
-            scale = {
-                "behaviour": 0.0,
-                "content": 0.0,
-                "popularity": 1.0,
-                "new": p.cold_new_weight,
-            }
-        out["popularity"] = self.popularity(now)
-        out["new"] = self.newness(now)
-        for key, value in out.items():
-            out[key] = value * np.float32(scale[key])
-        return out, links
+            cold = (0.0, 0.0, 1.0, p.cold_new_weight)
+            return _Signals(None, None, popularity, new, cold), links
+        pos, cols, vals = _gather_rows(self.neighbours, rows)
+        contrib = vals * weights[pos]
+        links = {"position": pos, "col": cols, "value": contrib}
+        behaviour = np.bincount(cols, weights=contrib, minlength=n).astype(np.float32)
+        top = float(behaviour.max())
+        if top > 0:
+            behaviour /= top
+        fpos, fcols, fvals = _gather_rows(self.features, rows)
+        links |= {"f_position": fpos, "f_col": fcols, "f_value": fvals}
+        profile = np.bincount(
+            fcols, weights=fvals * weights[fpos], minlength=self.features.shape[1]
+        ).astype(np.float32)
+        norm = float(np.sqrt(profile @ profile))
+        if norm > EPSILON:
+            profile /= norm
+        content = np.asarray(self.features @ profile, dtype=np.float32)
+        scale = (
+            p.behaviour_weight,
+            p.content_weight,
+            p.popularity_weight,
+            p.new_weight,
+        )
+        return _Signals(behaviour, content, popularity, new, scale), links
 
     def scores(
         self,
@@ -984,23 +1022,54 @@ class Engine:
 
     def _blend(
         self,
-        signals: dict[str, NDArray[np.float32]],
+        signals: _Signals,
         event_rows: NDArray[np.int64],
         now: float,
         exclude: NDArray[np.int64] | None,
     ) -> NDArray[np.float32]:
-        total = signals["behaviour"] + signals["content"]
-        total += signals["popularity"]
-        total += signals["new"]
-        barred = ~self._available
-        # Items created after `now` do not exist yet at that moment.
-        barred |= self._created > now
-        barred[event_rows[event_rows >= 0]] = True
+        """Return the weighted sum of the signals, ``-inf`` where barred."""
+        total = self._base(signals, now)
+        w_behaviour, w_content = signals.scale[:2]
+        if signals.behaviour is not None:
+            total += signals.behaviour * np.float32(w_behaviour)
+        if signals.content is not None:
+            total += signals.content * np.float32(w_content)
+        total[event_rows[event_rows >= 0]] = -np.inf
         if exclude is not None and len(exclude):
             ex = _lookup(self.ids, np.asarray(exclude, dtype=np.int64))
-            barred[ex[ex >= 0]] = True
-        total[barred] = -np.inf
+            total[ex[ex >= 0]] = -np.inf
         return total
+
+    def _base(self, signals: _Signals, now: float) -> NDArray[np.float32]:
+        """Return a fresh copy of the shared part of every user's score.
+
+        Popularity and newness weighted, ``-inf`` for inactive items and items
+        created after ``now``. It changes only with the hour and the blend
+        weights, so it is built once and copied per user, instead of four
+        catalog-sized passes per user.
+        """
+        w_popularity, w_new = signals.scale[2:]
+        future = self._created_max > now
+        key = (
+            self._pop_edge(now),
+            self._hour(now),
+            w_popularity,
+            w_new,
+        )
+        base = None if future else self._base_cache.get(key)
+        if base is None:
+            base = signals.popularity * np.float32(w_popularity)
+            base += signals.new * np.float32(w_new)
+            base[~self._available] = -np.inf
+            if future:
+                base[self._created > now] = -np.inf
+                return base
+            base.flags.writeable = False
+            with self._lock:
+                if len(self._base_cache) >= self._POP_CACHE_SIZE:
+                    self._base_cache.pop(next(iter(self._base_cache)))
+                self._base_cache[key] = base
+        return base.copy()
 
     def recommend(
         self,
@@ -1054,7 +1123,7 @@ class Engine:
     def _reasons(
         self,
         best: NDArray[np.int64],
-        signals: dict[str, NDArray[np.float32]],
+        signals: _Signals,
         links: dict[str, NDArray],
         rows: NDArray[np.int64],
         history: History,
@@ -1102,12 +1171,7 @@ class Engine:
             if event_rows.size
             else np.zeros(k, dtype=np.int64)
         )
-        parts = np.stack(
-            [
-                signals[name][best]
-                for name in ("behaviour", "content", "popularity", "new")
-            ]
-        )
+        parts = signals.parts_at(best)
         ranked = np.argsort(-parts, axis=0, kind="stable").T.tolist()
         positive = (parts > 0).T.tolist()
         cf_list, content_list = cf_src.tolist(), content_src.tolist()
