@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 
 from asgiref.sync import async_to_sync
 from django.conf import settings
@@ -262,9 +263,20 @@ def recommendations_compute_many(
     return {user_id: snapshot_message(snap) for user_id, snap in snapshots.items()}
 
 
+@dataclass(frozen=True)
+class StoredList:
+    """A snapshot as it was just stored (no model instance: this is per event)."""
+
+    user_id: int
+    version: int
+    items: list[messages.RecommendedItem]
+    computed_at: datetime
+    computed_ms: float
+
+
 def _lists_store(
     lists: dict[int, tuple[list[messages.RecommendedItem], float]], *, shown: bool
-) -> dict[int, RecommendationSnapshot]:
+) -> dict[int, StoredList]:
     """Store the snapshots (and impressions) of ``lists`` in one transaction.
 
     A snapshot can always be recomputed from the events, so its write need
@@ -326,7 +338,7 @@ def events_process(*, events: list[NewEvent]) -> list[EventOutcome]:
 
 def _snapshots_store(
     lists: dict[int, tuple[list[messages.RecommendedItem], float]],
-) -> dict[int, RecommendationSnapshot]:
+) -> dict[int, StoredList]:
     """Store each user's snapshot with their next version; prune old ones.
 
     Next versions come from this process's memory (one query for users it
@@ -339,7 +351,7 @@ def _snapshots_store(
     meta = model._meta
     computed_at = timezone.now()
     at_db = meta.get_field("computed_at").get_db_prep_save(computed_at, connection)
-    stored: dict[int, RecommendationSnapshot] = {}
+    stored: dict[int, StoredList] = {}
     todo = dict(lists)
     for _ in range(10):
         if not todo:
@@ -353,18 +365,13 @@ def _snapshots_store(
                 for user_id, (items, computed_ms) in todo.items()
             ],
             ignore_conflicts=True,
-            returning="id, user_id, version",
+            returning="user_id, version",
         )
-        for snapshot_id, user_id, version in rows:
+        for user_id, version in rows:
             items, computed_ms = todo.pop(user_id)
             live_engine.versions[user_id] = version
-            stored[user_id] = model(
-                id=snapshot_id,
-                user_id=user_id,
-                version=version,
-                items=items,
-                computed_at=computed_at,
-                computed_ms=computed_ms,
+            stored[user_id] = StoredList(
+                user_id, version, items, computed_at, computed_ms
             )
         for user_id in todo:
             live_engine.versions.pop(user_id, None)
@@ -374,7 +381,7 @@ def _snapshots_store(
     return stored
 
 
-def _snapshots_prune(snapshots: Iterable[RecommendationSnapshot]) -> None:
+def _snapshots_prune(snapshots: Iterable[StoredList]) -> None:
     """Delete old snapshots of the users whose version reached a multiple of 10.
 
     Pruning every tenth version keeps the table at most
@@ -390,7 +397,7 @@ def _snapshots_prune(snapshots: Iterable[RecommendationSnapshot]) -> None:
         RecommendationSnapshot.objects.filter(stale).delete()
 
 
-def impressions_record(*, snapshots: list[RecommendationSnapshot]) -> None:
+def impressions_record(*, snapshots: list[StoredList]) -> None:
     """Record every item of the shown lists with its version and rank.
 
     One INSERT for all of them: the ORM's ``bulk_create`` builds a model
@@ -400,6 +407,8 @@ def impressions_record(*, snapshots: list[RecommendationSnapshot]) -> None:
     rows: list[list[object]] = []
     for snap in snapshots:
         shown_at = field.get_db_prep_save(snap.computed_at, connection)
+        if isinstance(shown_at, datetime):
+            shown_at = shown_at.isoformat()  # once, not once per row
         rows += [
             [snap.user_id, entry["id"], snap.version, rank, shown_at]
             for rank, entry in enumerate(snap.items, start=1)
@@ -424,7 +433,7 @@ _IMPRESSION_COLUMNS = [
 
 
 def snapshot_message(
-    snapshot: RecommendationSnapshot,
+    snapshot: RecommendationSnapshot | StoredList,
 ) -> messages.RecommendationsMessage:
     """Return the wire message of a stored snapshot."""
     return messages.recommendations(
