@@ -289,7 +289,7 @@ RECS_LIST_LENGTH = env_int("RECS_LIST_LENGTH", 10, minimum=1)
 RECS_SNAPSHOTS_KEPT_PER_USER = env_int("RECS_SNAPSHOTS_KEPT_PER_USER", 20, minimum=1)
 # Each process keeps the recent histories of up to this many users in memory
 # and reads them again in full after this many seconds (docs/performance.md).
-RECS_HISTORY_CACHE_USERS = env_int("RECS_HISTORY_CACHE_USERS", 20000, minimum=0)
+RECS_HISTORY_CACHE_USERS = env_int("RECS_HISTORY_CACHE_USERS", 10000, minimum=0)
 RECS_HISTORY_CACHE_SECS = env_float("RECS_HISTORY_CACHE_SECS", 60.0, minimum=0.0)
 # Socket events are written and scored in batches (one durable commit each);
 # a batch holds every event that arrived while the previous one ran, up to this.
