@@ -1,8 +1,10 @@
 """ASGI entry point: HTTP through Django, WebSockets through Channels.
 
 WebSocket handshakes are checked against ``ALLOWED_HOSTS`` (the ``Origin``
-header) before the session is read, so a page on another site cannot open a
-socket with a visitor's cookies.
+header) before anything else, so a page on another site cannot open a socket
+with a visitor's cookies. The routes that need the session wrap their consumer
+in ``AuthMiddlewareStack`` themselves (``recommender/routing.py``); the public
+catalog stream skips the session read.
 """
 
 import os
@@ -12,7 +14,6 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "recsite.settings")
 django_asgi_app = get_asgi_application()
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
@@ -21,8 +22,6 @@ from recsite.routing import websocket_urlpatterns  # noqa: E402
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
-        ),
+        "websocket": AllowedHostsOriginValidator(URLRouter(websocket_urlpatterns)),
     }
 )

@@ -263,6 +263,9 @@ SYNC_CHANGELOG_MAX_AGE_SECS = env_int(
 BROADCAST_TIMEOUT_SECS = env_float("BROADCAST_TIMEOUT_SECS", 2.0, minimum=0.01)
 # How often every /ws/sync/ socket gets {"type":"heartbeat","seq":S}.
 SYNC_HEARTBEAT_SECS = env_float("SYNC_HEARTBEAT_SECS", 15.0, minimum=0.05)
+# A /ws/sync/ handshake greets with the latest seq: the process's hub knows it
+# from the change stream and confirms it in the database at most this often.
+SYNC_SEQ_CACHE_SECS = env_float("SYNC_SEQ_CACHE_SECS", 1.0, minimum=0.0)
 # Largest number of changes sent in one resume; older clients get "reset".
 SYNC_RESUME_MAX_CHANGES = env_int("SYNC_RESUME_MAX_CHANGES", 5_000, minimum=1)
 

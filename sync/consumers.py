@@ -18,7 +18,6 @@ from sync.services import change_message
 logger = logging.getLogger(__name__)
 
 _changes_after = database_sync_to_async(selectors.changes_after)
-_seq_latest = database_sync_to_async(selectors.seq_latest)
 
 # No channel-layer channel per socket: the process's hub (sync.hub) receives
 # each change once and hands it to every socket here.
@@ -52,8 +51,7 @@ class SyncConsumer(ProtocolConsumer):
             # Join before reading the seq: a change committed after the read
             # is then certain to arrive, and one before it is skipped as seen.
             await hub.join(self)
-            self.last_seq = await _seq_latest()
-            hub.note_seq(self.last_seq)
+            self.last_seq = await hub.seq_current()
             live_stats.stats.seq = max(live_stats.stats.seq, self.last_seq)
             await self.send_text(messages.hello(seq=self.last_seq))
 

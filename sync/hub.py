@@ -15,6 +15,7 @@ the latest seq once per period for the whole process.
 
 import asyncio
 import logging
+import time
 from typing import Any, Protocol
 
 from channels.db import database_sync_to_async
@@ -52,6 +53,8 @@ class ChangeHub:
         self.heartbeat_task: asyncio.Task | None = None
         self.starting: asyncio.Lock | None = None
         self.latest_seq = 0
+        self.seq_read_at = float("-inf")  # time.monotonic() of the last DB read
+        self.seq_reading: asyncio.Future | None = None
         # Strong references: the loop keeps only weak ones to running tasks.
         self.tasks: set[asyncio.Task] = set()
 
@@ -79,6 +82,35 @@ class ChangeHub:
         if seq > self.latest_seq:
             self.latest_seq = seq
 
+    def seq_forget(self) -> None:
+        """Forget the known seq (tests swap databases under a live process)."""
+        self.latest_seq = 0
+        self.seq_read_at = float("-inf")
+        self.seq_reading = None
+
+    async def seq_current(self) -> int:
+        """Return the latest committed seq, reading the database at most once a second.
+
+        Every broadcast this process receives raises :attr:`latest_seq`, so
+        between reads it is as current as the change stream; the read (shared
+        by every handshake that needs it meanwhile) covers a lost broadcast.
+        A connection storm of thousands of sockets therefore costs a few seq
+        reads instead of one per socket. Call after :meth:`join`, so a change
+        committed after the value was taken is certain to be delivered.
+        """
+        max_age = settings.SYNC_SEQ_CACHE_SECS
+        if time.monotonic() - self.seq_read_at <= max_age:
+            return self.latest_seq
+        if self.seq_reading is None or self.seq_reading.done():
+            self.seq_reading = asyncio.ensure_future(self._seq_read())
+        await asyncio.shield(self.seq_reading)
+        return self.latest_seq
+
+    async def _seq_read(self) -> None:
+        started = time.monotonic()
+        self.note_seq(await _seq_latest())
+        self.seq_read_at = started
+
     async def _ensure_running(self) -> None:
         loop = asyncio.get_running_loop()
         if self.loop is not loop:
@@ -89,6 +121,7 @@ class ChangeHub:
             self.starting = asyncio.Lock()
             self.listeners = set()
             self.tasks = set()
+            self.seq_forget()
         if self.pump_task is not None and not self.pump_task.done():
             return
         async with self.starting:
@@ -124,7 +157,7 @@ class ChangeHub:
         while True:
             await asyncio.sleep(settings.SYNC_HEARTBEAT_SECS)
             try:
-                self.note_seq(await _seq_latest())
+                await self._seq_read()
             except asyncio.CancelledError:
                 raise
             except Exception:

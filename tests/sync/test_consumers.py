@@ -135,3 +135,30 @@ async def test_bad_frames_get_an_error_and_the_socket_stays_open(frame, code):
         "change",
     }
     await client.disconnect()
+
+
+async def test_a_burst_of_handshakes_reads_the_seq_once_and_stays_exact(monkeypatch):
+    from sync import hub as hub_module
+
+    items = await database_sync_to_async(catalog)(2)
+    reads = 0
+    real = hub_module._seq_latest
+
+    async def counted() -> int:
+        nonlocal reads
+        reads += 1
+        return await real()
+
+    monkeypatch.setattr(hub_module, "_seq_latest", counted)
+    clients = [await connect() for _ in range(10)]
+    latest = await database_sync_to_async(seq_latest)()
+    assert {seq for _, seq in clients} == {latest}
+    assert reads == 1
+    # A change broadcast after the read is in the next greeting at once.
+    await rename(items[0], "Renamed")
+    for client, _ in clients:
+        assert (await client.receive_json_from(timeout=5))["seq"] == latest + 1
+    late, late_seq = await connect()
+    assert late_seq == latest + 1 and reads == 1
+    for client, _ in [*clients, (late, late_seq)]:
+        await client.disconnect()
