@@ -4,6 +4,7 @@ import logging
 from typing import Any
 
 from channels.consumer import get_handler_name
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from pydantic import TypeAdapter
@@ -69,9 +70,16 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
         self.counted_user = user_id
 
     async def websocket_disconnect(self, message: dict[str, Any]) -> None:
-        """Called when the socket closes: leave groups, run ``disconnect``, stop."""
+        """Called when the socket closes: leave groups, run ``disconnect``, stop.
+
+        Channels' version ends with the same per-message database cleanup hop
+        that :meth:`dispatch` skips, for the same reason.
+        """
         self.track_close()
-        await super().websocket_disconnect(message)
+        for group in self.groups:
+            await self.channel_layer.group_discard(group, self.channel_name)
+        await self.disconnect(message["code"])
+        raise StopConsumer()
 
     async def receive(
         self, text_data: str | None = None, bytes_data: bytes | None = None
