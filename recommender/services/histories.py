@@ -16,11 +16,12 @@ process pushes them a list.
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import numpy as np
 from django.conf import settings
+from numpy.typing import NDArray
 
 from recommender.selectors import EventRow, history_rows_since
 from recommender.services.engine import History
@@ -31,11 +32,18 @@ from recommender.services.engine import History
 _OVERLAP_SECS = 5.0
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Entry:
-    rows: list[EventRow]  # oldest first, at most RECS_HISTORY_EVENTS
+    """One user's cached events as arrays, oldest first.
+
+    Arrays rather than a tuple per event: a few objects per user instead of
+    five per event, so the cache neither costs ~250 bytes per event nor makes
+    the garbage collector's full passes (which stop the event loop) longer.
+    """
+
+    history: History
+    ids: NDArray[np.int64]  # shape (n_events,): event ids, parallel to history
     loaded_at: float  # time.monotonic() of the last full read
-    ids: set[int] = field(default_factory=set)
 
 
 class HistoryCache:
@@ -57,39 +65,28 @@ class HistoryCache:
         with self._lock:
             for user_id in user_ids:
                 entry = self._entries.get(user_id)
-                if entry is None or now - entry.loaded_at > fresh_secs:
+                if (
+                    entry is None
+                    or now - entry.loaded_at > fresh_secs
+                    or not entry.ids.size
+                ):
                     since[user_id] = None
-                elif entry.rows:
-                    newest = entry.rows[-1][4] - _OVERLAP_SECS
-                    since[user_id] = datetime.fromtimestamp(newest, tz=UTC)
                 else:
-                    since[user_id] = None
+                    newest = float(entry.history.timestamps[-1]) - _OVERLAP_SECS
+                    since[user_id] = datetime.fromtimestamp(newest, tz=UTC)
         fetched = history_rows_since(since_by_user=since, limit=limit)
         out: dict[int, History] = {}
         with self._lock:
             for user_id in user_ids:
-                rows = fetched[user_id]
-                rows.reverse()  # oldest first
+                rows = fetched[user_id][::-1]  # oldest first
                 entry = self._entries.get(user_id)
                 if since[user_id] is None or entry is None:
-                    entry = _Entry(rows=rows, loaded_at=now)
-                    entry.ids = {row[0] for row in rows}
+                    entry = _entry(rows, loaded_at=now)
                 else:
-                    new = [row for row in rows if row[0] not in entry.ids]
-                    if new:
-                        new.sort(key=_row_order)
-                        last = entry.rows[-1] if entry.rows else None
-                        entry.rows.extend(new)
-                        if last is not None and _row_order(new[0]) < _row_order(last):
-                            entry.rows.sort(key=_row_order)  # one arrived late
-                        entry.ids.update(row[0] for row in new)
-                        if len(entry.rows) > limit:
-                            for row in entry.rows[:-limit]:
-                                entry.ids.discard(row[0])
-                            del entry.rows[:-limit]
+                    entry = _merged(entry, rows, limit=limit)
                 self._entries[user_id] = entry
                 self._entries.move_to_end(user_id)
-                out[user_id] = _history(entry.rows)
+                out[user_id] = entry.history
             while len(self._entries) > settings.RECS_HISTORY_CACHE_USERS:
                 self._entries.popitem(last=False)
         return out
@@ -105,20 +102,38 @@ class HistoryCache:
             self._entries.clear()
 
 
-def _row_order(row: EventRow) -> tuple[float, int]:
-    """Return the history order of a row: by time, then by id."""
-    return row[4], row[0]
-
-
-def _history(rows: list[EventRow]) -> History:
-    """Return the engine's view of cached rows (oldest first)."""
+def _entry(rows: list[EventRow], *, loaded_at: float) -> _Entry:
+    """Return the cache entry of rows read from the database (oldest first)."""
     n = len(rows)
-    return History(
+    history = History(
         item_ids=np.fromiter((r[1] for r in rows), dtype=np.int64, count=n),
         actions=[r[2] for r in rows],
         weights=np.fromiter((r[3] for r in rows), dtype=np.float32, count=n),
         timestamps=np.fromiter((r[4] for r in rows), dtype=np.float64, count=n),
     )
+    ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=n)
+    return _Entry(history=history, ids=ids, loaded_at=loaded_at)
+
+
+def _merged(entry: _Entry, rows: list[EventRow], *, limit: int) -> _Entry:
+    """Return ``entry`` with the rows it lacks, in time order, trimmed to ``limit``."""
+    known = set(entry.ids.tolist())  # at most RECS_HISTORY_EVENTS ids
+    new = [row for row in rows if row[0] not in known]
+    if not new:
+        return entry
+    add = _entry(new, loaded_at=entry.loaded_at)
+    old, fresh = entry.history, add.history
+    ids = np.concatenate([entry.ids, add.ids])
+    stamps = np.concatenate([old.timestamps, fresh.timestamps])
+    keep = np.lexsort((ids, stamps))[-limit:]  # by time, then id; newest kept
+    actions = old.actions + fresh.actions
+    history = History(
+        item_ids=np.concatenate([old.item_ids, fresh.item_ids])[keep],
+        actions=[actions[i] for i in keep.tolist()],
+        weights=np.concatenate([old.weights, fresh.weights])[keep],
+        timestamps=stamps[keep],
+    )
+    return _Entry(history=history, ids=ids[keep], loaded_at=entry.loaded_at)
 
 
 history_cache = HistoryCache()
