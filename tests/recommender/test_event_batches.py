@@ -219,6 +219,27 @@ assert BrowsingEvent.objects.count() == before + 3
 listed = {e["id"] for e in out[0][1]["items"]}
 assert not listed & {items[0], items[2]}, listed
 assert Impression.objects.filter(user_id=users[1]).count() == 10
+# Two tabs of one user connecting at once compute in two threads: SQLite
+# must make the second wait for the first, not fail with "database is locked".
+import threading
+from django.db import connection
+from recommender.services.recommendations import live_engine, recommendations_compute
+live_engine.versions.clear()  # a fresh process: versions are read first
+versions, failures = [], []
+start = threading.Barrier(8)
+def tab():
+    try:
+        start.wait()
+        versions.append(recommendations_compute(user_id=users[0])["version"])
+    except Exception as exc:
+        failures.append(repr(exc))
+    finally:
+        connection.close()
+threads = [threading.Thread(target=tab) for _ in range(8)]
+[t.start() for t in threads]
+[t.join() for t in threads]
+assert not failures, failures
+assert len(set(versions)) == 8, versions
 print("ok")
 """
     env = {
