@@ -13,4 +13,4 @@ def test_autobahn_debug_lines_still_render_the_configuration() -> None:
     # Nothing is formatted until a log line renders it; then it is the same.
     assert not isinstance(deferred, str)
     assert f"\n{deferred}" == "\n" + pprint.pformat(config)
-    assert "{attrs}".format(attrs=deferred) == pprint.pformat(config)
+    assert f"{deferred}" == pprint.pformat(config)

@@ -696,6 +696,20 @@ def _lookup(sorted_ids: NDArray[np.int64], ids: NDArray[np.int64]) -> NDArray[np
     return np.where(found, pos_clipped, -1).astype(np.int64)
 
 
+# Users scored together hold a few (users x items) dense arrays: at most this
+# many cells per chunk. Larger chunks stop paying: at 10k items, chunks of ~30
+# users scored fastest (~0.4 ms per user, against ~0.55 ms one by one); bigger
+# arrays fall out of the CPU caches.
+_SCORE_BATCH_CELLS = 300_000
+
+
+def _check(history: History, k: int) -> None:
+    if k < 0:
+        raise ValueError(f"k must be non-negative, got {k}")
+    if len(history.actions) != len(history.item_ids):
+        raise ValueError("History.actions and History.item_ids differ in length")
+
+
 @dataclass(frozen=True)
 class _Signals:
     """One user's signals over the catalog rows, before blending.
@@ -952,47 +966,104 @@ class Engine:
     def _signals(
         self, rows: NDArray[np.int64], weights: NDArray[np.float32], now: float
     ) -> tuple[_Signals, dict[str, NDArray]]:
-        """Return the user's signals and the neighbour cells used for reasons.
+        """Return one user's signals and links (see :meth:`_signals_many`)."""
+        return self._signals_many([(rows, weights)], now)[0]
+
+    def _signals_many(
+        self,
+        profiles: list[tuple[NDArray[np.int64], NDArray[np.float32]]],
+        now: float,
+    ) -> list[tuple[_Signals, dict[str, NDArray]]]:
+        """Return each user's signals and the neighbour cells used for reasons.
+
+        Every user's neighbour links and profile features are gathered at
+        once, and the content scores of all of them come from one sparse x
+        dense product: per-call overhead is paid once per batch of users, and
+        the bulk work runs in numpy without the GIL.
+
+        Parameters
+        ----------
+        profiles : list of (rows, weights)
+            Per user, the catalog rows of their distinct items, shape (m,),
+            int64, and profile weights, shape (m,), float32 (see
+            :meth:`_profile`).
+        now : float
+            Epoch seconds.
 
         Returns
         -------
-        signals : _Signals
-        links : dict of str to ndarray of shape (n_links,)
-            ``position`` (into ``rows``), ``col`` and ``value`` of every
-            neighbour link from the history, value weighted by the profile.
+        list of (signals, links), one per user
+            ``links`` holds ``position`` (into that user's ``rows``), ``col``
+            and ``value`` of every neighbour link from the history (value
+            weighted by the profile), and ``f_position``, ``f_col``,
+            ``f_value`` of every feature cell of the history items.
         """
         p = self.params
         n = self.n_items
-        links: dict[str, NDArray] = {}
+        n_features = self.features.shape[1]
         popularity, new = self.popularity(now), self.newness(now)
-        if not rows.size:
-            # Cold start: nothing personal to go on, so what is popular right
-            # now leads and new arrivals get a share of the list.
-            cold = (0.0, 0.0, 1.0, p.cold_new_weight)
-            return _Signals(None, None, popularity, new, cold), links
-        pos, cols, vals = _gather_rows(self.neighbours, rows)
-        contrib = vals * weights[pos]
-        links = {"position": pos, "col": cols, "value": contrib}
-        behaviour = np.bincount(cols, weights=contrib, minlength=n).astype(np.float32)
-        top = float(behaviour.max())
-        if top > 0:
-            behaviour /= top
-        fpos, fcols, fvals = _gather_rows(self.features, rows)
-        links |= {"f_position": fpos, "f_col": fcols, "f_value": fvals}
-        profile = np.bincount(
-            fcols, weights=fvals * weights[fpos], minlength=self.features.shape[1]
-        ).astype(np.float32)
-        norm = float(np.sqrt(profile @ profile))
-        if norm > EPSILON:
-            profile /= norm
-        content = np.asarray(self.features @ profile, dtype=np.float32)
-        scale = (
-            p.behaviour_weight,
-            p.content_weight,
-            p.popularity_weight,
-            p.new_weight,
+        # Cold start: nothing personal to go on, so what is popular right now
+        # leads and new arrivals get a share of the list.
+        cold = (0.0, 0.0, 1.0, p.cold_new_weight)
+        warm = (p.behaviour_weight, p.content_weight, p.popularity_weight, p.new_weight)
+        sizes = np.array([rows.shape[0] for rows, _ in profiles], dtype=np.int64)
+        out: list[tuple[_Signals, dict[str, NDArray]]] = [
+            (_Signals(None, None, popularity, new, cold), {}) for _ in profiles
+        ]
+        users = np.flatnonzero(sizes)
+        if not users.size:
+            return out
+        rows_all = np.concatenate([profiles[u][0] for u in users.tolist()])
+        weights_all = np.concatenate([profiles[u][1] for u in users.tolist()])
+        owner = np.repeat(np.arange(users.shape[0], dtype=np.int64), sizes[users])
+        first_row = np.concatenate([[0], np.cumsum(sizes[users])])
+        pos, cols, vals = _gather_rows(self.neighbours, rows_all)
+        contrib = vals * weights_all[pos]
+        behaviour = (
+            np.bincount(
+                owner[pos] * n + cols, weights=contrib, minlength=users.shape[0] * n
+            )
+            .astype(np.float32)
+            .reshape(users.shape[0], n)
         )
-        return _Signals(behaviour, content, popularity, new, scale), links
+        top = behaviour.max(axis=1)
+        scaled = top > 0
+        behaviour[scaled] /= top[scaled, np.newaxis]
+        fpos, fcols, fvals = _gather_rows(self.features, rows_all)
+        profile = (
+            np.bincount(
+                owner[fpos] * n_features + fcols,
+                weights=fvals * weights_all[fpos],
+                minlength=users.shape[0] * n_features,
+            )
+            .astype(np.float32)
+            .reshape(users.shape[0], n_features)
+        )
+        norms = np.sqrt(np.einsum("ij,ij->i", profile, profile))
+        unit = norms > EPSILON
+        profile[unit] /= norms[unit, np.newaxis]
+        # (n, F) sparse @ (F, users) dense: one pass over the feature matrix.
+        content = np.ascontiguousarray((self.features @ profile.T).T, dtype=np.float32)
+        # Links and feature cells come out grouped by user, in row order.
+        link_end = np.searchsorted(pos, first_row[1:], side="left")
+        feature_end = np.searchsorted(fpos, first_row[1:], side="left")
+        link_start = np.concatenate([[0], link_end[:-1]])
+        feature_start = np.concatenate([[0], feature_end[:-1]])
+        for j, u in enumerate(users.tolist()):
+            ls, le = int(link_start[j]), int(link_end[j])
+            fs, fe = int(feature_start[j]), int(feature_end[j])
+            offset = first_row[j]
+            links = {
+                "position": pos[ls:le] - offset,
+                "col": cols[ls:le],
+                "value": contrib[ls:le],
+                "f_position": fpos[fs:fe] - offset,
+                "f_col": fcols[fs:fe],
+                "f_value": fvals[fs:fe],
+            }
+            signals = _Signals(behaviour[j], content[j], popularity, new, warm)
+            out[u] = (signals, links)
+        return out
 
     def scores(
         self,
@@ -1103,12 +1174,72 @@ class Engine:
         -------
         list of Recommendation
         """
-        if k < 0:
-            raise ValueError(f"k must be non-negative, got {k}")
-        if len(history.actions) != len(history.item_ids):
-            raise ValueError("History.actions and History.item_ids differ in length")
+        _check(history, k)
         rows, weights, event_rows = self._profile(history)
         signals, links = self._signals(rows, weights, now)
+        return self._ranked(
+            history, rows, event_rows, signals, links, k, now, exclude, with_reasons
+        )
+
+    def recommend_many(
+        self,
+        histories: list[History],
+        *,
+        k: int,
+        now: float,
+        with_reasons: bool = True,
+    ) -> list[list[Recommendation]]:
+        """Return :meth:`recommend` for each of many users at one moment.
+
+        The same lists, computed together: the signals of a batch of users
+        come from one gather and one sparse product (see
+        :meth:`_signals_many`), in chunks of users that keep the dense
+        intermediates under ~``_SCORE_BATCH_CELLS`` cells.
+
+        Returns
+        -------
+        list of list of Recommendation
+            One list per history, in order.
+        """
+        for history in histories:
+            _check(history, k)
+        out: list[list[Recommendation]] = []
+        step = max(1, _SCORE_BATCH_CELLS // max(1, self.n_items))
+        for start in range(0, len(histories), step):
+            chunk = histories[start : start + step]
+            profiles = [self._profile(history) for history in chunk]
+            signals = self._signals_many([(r, w) for r, w, _ in profiles], now)
+            for history, (rows, _, event_rows), (sig, links) in zip(
+                chunk, profiles, signals, strict=True
+            ):
+                out.append(
+                    self._ranked(
+                        history,
+                        rows,
+                        event_rows,
+                        sig,
+                        links,
+                        k,
+                        now,
+                        None,
+                        with_reasons,
+                    )
+                )
+        return out
+
+    def _ranked(
+        self,
+        history: History,
+        rows: NDArray[np.int64],
+        event_rows: NDArray[np.int64],
+        signals: _Signals,
+        links: dict[str, NDArray],
+        k: int,
+        now: float,
+        exclude: NDArray[np.int64] | None,
+        with_reasons: bool,
+    ) -> list[Recommendation]:
+        """Blend one user's signals, take the top ``k`` and explain them."""
         total = self._blend(signals, event_rows, now, exclude)
         best = top_k(total, k)
         if not with_reasons:

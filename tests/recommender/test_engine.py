@@ -273,3 +273,23 @@ def test_scores_and_recommend_agree(engine):
         row = int(np.searchsorted(engine.ids, rec.item_id))
         assert scores[row] == pytest.approx(rec.score)
     assert np.isneginf(scores[[0, 5]]).all()  # the history items are barred
+
+
+def test_users_scored_together_get_exactly_their_own_lists(engine, monkeypatch):
+    from recommender.services import engine as engine_module
+
+    users = [
+        history((1, "like")),
+        History.empty(),
+        history((5, "view"), (1, "view")),
+        history((3, "cart"), (7, "purchase"), (3, "view")),
+        history((99, "view")),  # an item that left the catalog
+    ]
+    alone = [engine.recommend(h, k=4, now=NOW) for h in users]
+    # Chunks of one, two and all users must not mix users' signals up.
+    for cells in (1, 2 * engine.n_items, 10**9):
+        monkeypatch.setattr(engine_module, "_SCORE_BATCH_CELLS", cells)
+        together = engine.recommend_many(users, k=4, now=NOW)
+        assert [
+            [(r.item_id, r.score, r.reasons) for r in recs] for recs in together
+        ] == [[(r.item_id, r.score, r.reasons) for r in recs] for recs in alone]
