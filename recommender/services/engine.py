@@ -1042,8 +1042,17 @@ class Engine:
         norms = np.sqrt(np.einsum("ij,ij->i", profile, profile))
         unit = norms > EPSILON
         profile[unit] /= norms[unit, np.newaxis]
-        # (n, F) sparse @ (F, users) dense: one pass over the feature matrix.
-        content = np.ascontiguousarray((self.features @ profile.T).T, dtype=np.float32)
+        if users.shape[0] == 1:
+            # One user (the live path's common case): a plain matvec, no
+            # transposed copy of a catalog-sized result.
+            content = np.asarray(self.features @ profile[0], dtype=np.float32)[
+                np.newaxis, :
+            ]
+        else:
+            # (n, F) sparse @ (F, users) dense: one pass over the feature matrix.
+            content = np.ascontiguousarray(
+                (self.features @ profile.T).T, dtype=np.float32
+            )
         # Links and feature cells come out grouped by user, in row order.
         link_end = np.searchsorted(pos, first_row[1:], side="left")
         feature_end = np.searchsorted(fpos, first_row[1:], side="left")
