@@ -131,7 +131,11 @@ class Frames:
         if draw(st.booleans()):
             obj["user"] = draw(
                 st.one_of(
-                    st.just(self.victim), st.integers(), st.text(max_size=20), st.none()
+                    st.just(self.victim),
+                    # Out of 64 bits is a bad_message (the "huge_int" kind).
+                    st.integers(min_value=-(2**63), max_value=2**63 - 1),
+                    st.text(max_size=20),
+                    st.none(),
                 )
             )
         if draw(st.booleans()):
