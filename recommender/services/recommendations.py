@@ -528,12 +528,25 @@ def users_recompute(
             .values_list("user_id", flat=True)
             .distinct()
         )
-    total = len(user_ids)
-    step = max(1, total // 10)
-    for done, user_id in enumerate(sorted(user_ids), start=1):
-        recommendations_push(
-            user_id=user_id, message=recommendations_compute(user_id=user_id)
-        )
-        if progress and (done % step == 0 or done == total):
+    ordered = sorted(user_ids)
+    total = len(ordered)
+    reported = 0
+    # Users go in chunks through the same path as a batch of socket events:
+    # one history query, scoring together, one transaction for the snapshots,
+    # one pipelined push.
+    for start in range(0, total, _RECOMPUTE_CHUNK_USERS):
+        chunk = ordered[start : start + _RECOMPUTE_CHUNK_USERS]
+        lists = recommendations_compute_many(user_ids=chunk)
+        pushes = [
+            Push(user_id, encode(message), message["version"])
+            for user_id, message in lists.items()
+        ]
+        async_to_sync(recommendations_push_async)(pushes=pushes)
+        done = start + len(chunk)
+        if progress and (done - reported >= max(1, total // 10) or done == total):
+            reported = done
             progress(f"Recomputed {done}/{total} users…")
     return total
+
+
+_RECOMPUTE_CHUNK_USERS = 200

@@ -235,3 +235,26 @@ async def test_an_anonymous_visitor_gets_lists_and_keeps_their_history_on_login(
     assert history == [items[5].pk]
     assert items[5].pk not in [entry["id"] for entry in after["items"]]
     await socket.disconnect()
+
+
+async def test_an_operator_recompute_reaches_every_user_with_their_own_list():
+    from recommender.services.recommendations import users_recompute
+
+    items, ann, ann_cookie = await setup_user("ann")
+    bob, bob_cookie = await database_sync_to_async(session_cookie)("bob")
+    ann_socket, ann_first = await open_socket(ann_cookie)
+    bob_socket, bob_first = await open_socket(bob_cookie)
+    await database_sync_to_async(BrowsingEvent.objects.create)(
+        user_id=ann, item=items[0], action="purchase", weight=4.0
+    )
+    # Ann's purchase is in the database only: the recompute must read it.
+    await database_sync_to_async(users_recompute)(user_ids=[ann, bob])
+    ann_new = await ann_socket.receive_json_from(timeout=5)
+    bob_new = await bob_socket.receive_json_from(timeout=5)
+    assert ann_new["version"] == ann_first["version"] + 1
+    assert bob_new["version"] == bob_first["version"] + 1
+    assert items[0].pk not in {entry["id"] for entry in ann_new["items"]}
+    assert await ann_socket.receive_nothing(timeout=0.2)
+    assert await bob_socket.receive_nothing(timeout=0.2)
+    await ann_socket.disconnect()
+    await bob_socket.disconnect()
