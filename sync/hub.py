@@ -133,16 +133,30 @@ class ChangeHub:
             self.pump_task = loop.create_task(self._pump(layer, self.channel))
             self.heartbeat_task = loop.create_task(self._heartbeat())
 
+    def _moved_on(self, loop: asyncio.AbstractEventLoop) -> bool:
+        """Return True once the hub serves another event loop than ``loop``.
+
+        A production process has one loop. Tests run one per test, and a task
+        left on a loop that is still running must not reach the listeners of
+        the next one: their locks and queues belong to that other loop.
+        """
+        return self.loop is not loop
+
     async def _pump(self, layer: Any, channel: str) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             try:
                 event = await layer.receive(channel)
             except asyncio.CancelledError:
                 raise
             except Exception:
+                if self._moved_on(loop):
+                    return
                 logger.warning("change stream receive failed; retrying", exc_info=True)
                 await asyncio.sleep(0.5)
                 continue
+            if self._moved_on(loop):
+                return
             self.note_seq(event["seq"])
             for listener in list(self.listeners):
                 try:
@@ -154,8 +168,11 @@ class ChangeHub:
                     )
 
     async def _heartbeat(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(settings.SYNC_HEARTBEAT_SECS)
+            if self._moved_on(loop):
+                return
             try:
                 await self._seq_read()
             except asyncio.CancelledError:
@@ -163,6 +180,8 @@ class ChangeHub:
             except Exception:
                 logger.warning("heartbeat could not read the latest seq", exc_info=True)
                 continue
+            if self._moved_on(loop):
+                return
             for listener in list(self.listeners):
                 self._spawn(listener.heartbeat(self.latest_seq))
 
