@@ -9,7 +9,9 @@ catalog changes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import multiprocessing as mp
 import os
 import platform
 import re
@@ -267,6 +269,58 @@ def start_bare(port: int, *, compression: bool = False) -> Server:
     return Server("bare", argv, base_env(), port).wait_ready()
 
 
+# --- load-client processes ------------------------------------------------------
+
+
+class WorkerPool:
+    """Load-client processes, each holding a share of the sockets.
+
+    Each worker runs ``target(pipe, *args)``, sends one hello (with at least
+    ``connected``) once its sockets are open, then answers commands sent on
+    its pipe; ``("stop",)`` ends it.
+    """
+
+    def __init__(
+        self, target: Callable[..., None], shares: list[tuple], *, hello_secs: float
+    ) -> None:
+        ctx = mp.get_context("fork")
+        self.pipes: list[Any] = []
+        self.procs: list[Any] = []
+        for args in shares:
+            parent, child = ctx.Pipe()
+            proc = ctx.Process(target=target, args=(child, *args), daemon=True)
+            proc.start()
+            self.pipes.append(parent)
+            self.procs.append(proc)
+        self.hello = [self.recv(p, hello_secs) for p in self.pipes]
+
+    @staticmethod
+    def recv(pipe: Any, timeout_secs: float) -> Any:
+        """Return the worker's next answer, or raise after ``timeout_secs``."""
+        if not pipe.poll(timeout_secs):
+            raise TimeoutError("load client did not answer")
+        return pipe.recv()
+
+    @property
+    def connected(self) -> int:
+        return sum(h["connected"] for h in self.hello)
+
+    def ask(self, *cmd: Any, timeout_secs: float = 120) -> list[Any]:
+        """Send ``cmd`` to every worker and return their answers."""
+        for p in self.pipes:
+            p.send(cmd)
+        return [self.recv(p, timeout_secs) for p in self.pipes]
+
+    def close(self) -> None:
+        # The processes are killed below if they do not stop.
+        with contextlib.suppress(Exception):
+            self.ask("stop", timeout_secs=20)
+        for proc in self.procs:
+            proc.join(5)
+            if proc.is_alive():
+                proc.kill()
+
+
 # --- the benchmark database ---------------------------------------------------
 
 
@@ -279,6 +333,12 @@ class BenchDB:
         self.name = name
         self.host = os.environ.get("BENCH_PGHOST", "127.0.0.1")
         self.url = f"postgres://postgres@{self.host}:5432/{name}"
+
+    def prepare(self, *, fresh: bool) -> None:
+        """Recreate the benchmark catalog (10,000 items) unless reusing it."""
+        if fresh:
+            print(f"preparing database {self.name} (10,000 items)…", flush=True)
+            self.recreate(items=10_000, users=200)
 
     def recreate(self, *, items: int, users: int) -> float:
         """Drop, create, migrate and seed the database; return the seconds taken."""

@@ -71,9 +71,7 @@ def run(
     *, sizes: list[int], workers: int, concurrency: int, db: c.BenchDB, fresh_db: bool
 ) -> dict[str, Any]:
     c.raise_nofile()
-    if fresh_db:
-        print(f"preparing database {db.name} (10,000 items)…", flush=True)
-        db.recreate(items=10_000, users=200)
+    db.prepare(fresh=fresh_db)
     results = []
     rows = []
     for n in sizes:

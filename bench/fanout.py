@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
-import multiprocessing as mp
 import re
 import time
 from typing import Any
@@ -127,8 +125,8 @@ async def _sync_worker(
             return
 
 
-class Pool:
-    """Load-client processes, each holding a share of the sockets."""
+class Pool(c.WorkerPool):
+    """Load-client processes holding N /ws/sync/ sockets between them."""
 
     def __init__(
         self,
@@ -140,33 +138,15 @@ class Pool:
         concurrency: int = 200,
         timeout_secs: float = 180,
     ) -> None:
-        ctx = mp.get_context("fork")
-        self.pipes = []
-        self.procs = []
         shares = [
             total // workers + (1 if i < total % workers else 0) for i in range(workers)
         ]
-        for share in shares:
-            parent, child = ctx.Pipe()
-            proc = ctx.Process(
-                target=sync_worker,
-                args=(child, port, share, compression, max(1, concurrency // workers)),
-                daemon=True,
-            )
-            proc.start()
-            self.pipes.append(parent)
-            self.procs.append(proc)
-        self.hello = [self._recv(p, timeout_secs) for p in self.pipes]
-
-    @staticmethod
-    def _recv(pipe: Any, timeout_secs: float) -> Any:
-        if not pipe.poll(timeout_secs):
-            raise TimeoutError("load client did not answer")
-        return pipe.recv()
-
-    @property
-    def connected(self) -> int:
-        return sum(h["connected"] for h in self.hello)
+        per_worker = max(1, concurrency // workers)
+        super().__init__(
+            sync_worker,
+            [(port, share, compression, per_worker) for share in shares],
+            hello_secs=timeout_secs,
+        )
 
     @property
     def connect_secs(self) -> float:
@@ -181,20 +161,6 @@ class Pool:
             for k, v in h["errors"].items():
                 merged[k] = merged.get(k, 0) + v
         return merged
-
-    def ask(self, *cmd: Any, timeout_secs: float = 120) -> list[Any]:
-        for p in self.pipes:
-            p.send(cmd)
-        return [self._recv(p, timeout_secs) for p in self.pipes]
-
-    def close(self) -> None:
-        # The processes are killed below if they do not stop.
-        with contextlib.suppress(Exception):
-            self.ask("stop", timeout_secs=20)
-        for proc in self.procs:
-            proc.join(5)
-            if proc.is_alive():
-                proc.kill()
 
 
 # --- triggers -----------------------------------------------------------------------
@@ -348,9 +314,7 @@ def run(
     profile: bool,
 ) -> dict[str, Any]:
     c.raise_nofile()
-    if fresh_db:
-        print(f"preparing database {db.name} (10,000 items)…", flush=True)
-        db.recreate(items=10_000, users=200)
+    db.prepare(fresh=fresh_db)
     rows = []
     results = []
     # Heartbeats are a constant background on /ws/sync/; stretch them so the

@@ -21,7 +21,6 @@ import argparse
 import asyncio
 import heapq
 import json
-import multiprocessing as mp
 import random
 import time
 from collections import Counter, deque
@@ -179,52 +178,38 @@ async def _recs_worker(
         )
 
 
-class Pool:
+class Pool(c.WorkerPool):
+    """Load-client processes, each holding the sockets of a share of the users."""
+
     def __init__(
         self, port: int, cookies: list[str | None], items: list[int], workers: int
     ) -> None:
-        ctx = mp.get_context("fork")
-        self.pipes, self.procs = [], []
-        for w in range(workers):
-            parent, child = ctx.Pipe()
-            proc = ctx.Process(
-                target=recs_worker,
-                args=(child, w, port, cookies[w::workers], items),
-                daemon=True,
-            )
-            proc.start()
-            self.pipes.append(parent)
-            self.procs.append(proc)
-        self.hello = [self._recv(p, 240) for p in self.pipes]
+        super().__init__(
+            recs_worker,
+            [(w, port, cookies[w::workers], items) for w in range(workers)],
+            hello_secs=240,
+        )
         self.users = len(cookies)
-
-    @staticmethod
-    def _recv(pipe: Any, timeout_secs: float) -> Any:
-        if not pipe.poll(timeout_secs):
-            raise TimeoutError("load client did not answer")
-        return pipe.recv()
-
-    @property
-    def connected(self) -> int:
-        return sum(h["connected"] for h in self.hello)
 
     def step(self, rate_total: float, duration_secs: float) -> list[dict[str, Any]]:
         start_at = c.now() + 0.3
-        for p in self.pipes:
-            p.send(("run", rate_total / self.users, duration_secs, start_at))
-        return [self._recv(p, duration_secs + 60) for p in self.pipes]
+        return self.ask(
+            "run",
+            rate_total / self.users,
+            duration_secs,
+            start_at,
+            timeout_secs=duration_secs + 60,
+        )
 
-    def close(self) -> None:
-        for p in self.pipes:
-            try:
-                p.send(("stop",))
-                self._recv(p, 20)
-            except Exception:
-                pass
-        for proc in self.procs:
-            proc.join(5)
-            if proc.is_alive():
-                proc.kill()
+
+def _report(rate: float, r: dict[str, Any]) -> None:
+    """Print one step of the rate search."""
+    print(
+        f"    {rate:7.0f}/s → p99 {r['latency_ms']['p99']} ms, "
+        f"achieved {r['achieved_per_sec']}/s, lost {r['lost']}: "
+        f"{'ok' if r['ok'] else 'FAIL'}",
+        flush=True,
+    )
 
 
 def step(
@@ -308,10 +293,7 @@ def search(
             wait_idle(server)
             r = step(pool, server, rate, step_secs)
             steps.append(r)
-        print(
-            f"    {rate:7.0f}/s → p99 {r['latency_ms']['p99']} ms, achieved {r['achieved_per_sec']}/s, lost {r['lost']}: {'ok' if r['ok'] else 'FAIL'}",
-            flush=True,
-        )
+        _report(rate, r)
         wait_idle(server)
         if r["ok"]:
             good = rate
@@ -325,10 +307,7 @@ def search(
         rate = round((good + bad) / 2, -1)
         r = step(pool, server, rate, step_secs)
         steps.append(r)
-        print(
-            f"    {rate:7.0f}/s → p99 {r['latency_ms']['p99']} ms, achieved {r['achieved_per_sec']}/s, lost {r['lost']}: {'ok' if r['ok'] else 'FAIL'}",
-            flush=True,
-        )
+        _report(rate, r)
         wait_idle(server)
         if r["ok"]:
             good = rate
@@ -352,9 +331,7 @@ def run(
     profile: bool,
 ) -> dict[str, Any]:
     c.raise_nofile()
-    if fresh_db:
-        print(f"preparing database {db.name} (10,000 items)…", flush=True)
-        db.recreate(items=10_000, users=200)
+    db.prepare(fresh=fresh_db)
     print(f"creating {users} users with sessions…", flush=True)
     made = db.task("users", str(users))
     cookies, items = made["cookies"], made["items"]

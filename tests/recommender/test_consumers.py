@@ -258,3 +258,41 @@ async def test_an_operator_recompute_reaches_every_user_with_their_own_list():
     assert await bob_socket.receive_nothing(timeout=0.2)
     await ann_socket.disconnect()
     await bob_socket.disconnect()
+
+
+async def test_a_list_pushed_by_another_process_makes_the_history_read_again():
+    from datetime import timedelta
+
+    from channels.layers import get_channel_layer
+    from django.utils import timezone
+
+    from recommender import messages
+    from recommender.services.histories import history_cache
+
+    items, ann, cookie = await setup_user("ann")
+    socket, _ = await open_socket(cookie)
+    await socket.send_json_to(
+        {"type": "event", "action": "view", "item": items[0].pk, "id": "a1"}
+    )
+    await socket.receive_json_from(timeout=5)  # ack
+    await socket.receive_json_from(timeout=5)  # the list; Ann's history is cached
+    # Another process stores an event with an old timestamp (a merged
+    # visitor's history), which a "newer than" read of the cache cannot see,
+    # and pushes Ann a list.
+    await database_sync_to_async(BrowsingEvent.objects.create)(
+        user_id=ann,
+        item=items[9],
+        action="like",
+        weight=2.5,
+        created=timezone.now() - timedelta(days=2),
+    )
+    seen = await database_sync_to_async(history_cache.histories)([ann])
+    assert items[9].pk not in seen[ann].item_ids.tolist()
+    await get_channel_layer().group_send(
+        messages.user_group(ann),
+        messages.layer_recs(text="{}", version=0, origin=None, process="elsewhere"),
+    )
+    assert await socket.receive_nothing(timeout=0.3)  # an older version: not shown
+    seen = await database_sync_to_async(history_cache.histories)([ann])
+    assert seen[ann].item_ids.tolist() == [items[9].pk, items[0].pk]
+    await socket.disconnect()

@@ -8,6 +8,7 @@ from django.core.management import call_command
 
 from recommender.services.engine import ACTION_WEIGHTS
 from recommender.services.movielens import (
+    GENRES_100K,
     movielens_catalog,
     movielens_read,
     rating_actions,
@@ -15,31 +16,9 @@ from recommender.services.movielens import (
     title_year,
 )
 
-GENRES = [
-    "unknown",
-    "Action",
-    "Adventure",
-    "Animation",
-    "Children's",
-    "Comedy",
-    "Crime",
-    "Documentary",
-    "Drama",
-    "Fantasy",
-    "Film-Noir",
-    "Horror",
-    "Musical",
-    "Mystery",
-    "Romance",
-    "Sci-Fi",
-    "Thriller",
-    "War",
-    "Western",
-]
-
 
 def flags(*names):
-    return "|".join("1" if g in names else "0" for g in GENRES)
+    return "|".join("1" if g in names else "0" for g in GENRES_100K)
 
 
 def write_100k(path):
