@@ -91,7 +91,17 @@ def test_recommendations_follow_three_clicks(new_tab, catalog) -> None:
             # locator.press focuses the card itself first, so a live re-render
             # of the grid between focusing and pressing cannot misdirect it.
             target = card(page, item_id)
-            target.focus()
+            # A push that re-renders the grid right after focus() replaces the
+            # focused card; focus the fresh one again (up to three times).
+            for _ in range(2):
+                target.focus()
+                try:
+                    expect(target).to_be_focused(timeout=1000)
+                    break
+                except AssertionError:
+                    continue
+            else:
+                target.focus()
             expect(target).to_be_focused()
             target.press("Enter")
         else:
