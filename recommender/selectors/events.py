@@ -1,33 +1,12 @@
-"""Reads of the catalog, histories and snapshots."""
+"""Reads of browsing histories and stored recommendation snapshots."""
 
 from datetime import datetime
 
 import numpy as np
-from django.db import connection, transaction
+from django.db import connection
 
-from recommender.models import BrowsingEvent, Item, RecommendationSnapshot
-from recommender.serializers import item_to_dict
+from recommender.models import BrowsingEvent, RecommendationSnapshot
 from recommender.services.engine import Interactions
-from sync.selectors import seq_latest
-
-
-def items_snapshot() -> dict:
-    """Return ``{"seq": S, "items": [...]}``: active items and the seq they reflect.
-
-    Read in one repeatable-read transaction so the items are exactly the state
-    at ``seq`` (SQLite transactions are serialisable already).
-    """
-    with transaction.atomic():
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        seq = seq_latest()
-        items = [
-            item_to_dict(item)
-            for item in Item.objects.filter(active=True).select_related("category")
-        ]
-    return {"seq": seq, "items": items}
-
 
 #: One stored event as the history cache keeps it:
 #: (event id, item id, action, weight, created as epoch seconds).
