@@ -1,9 +1,17 @@
 """Catalog, browsing history and recommendation snapshots."""
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from pydantic import ValidationError as ParamsError
+
+from recommender.engine.experiments import VariantParams
+from recommender.engine.placements import DEFAULT_PLACEMENT, PLACEMENTS
+from recommender.engine.rules import KIND_TARGETS, RULE_KINDS, RULE_TARGETS
+
+PLACEMENT_CHOICES = list(PLACEMENTS.items())
 
 
 class Category(models.Model):
@@ -37,6 +45,11 @@ class Item(models.Model):
     rating = models.FloatField(default=0.0, help_text="Average rating, 0 to 5.")
     year = models.PositiveSmallIntegerField(null=True, blank=True)
     active = models.BooleanField(default=True, db_index=True)
+    stock = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Units in stock; empty when stock is not tracked.",
+    )
     external_id = models.CharField(
         max_length=64,
         blank=True,
@@ -121,6 +134,14 @@ class RecommendationSnapshot(models.Model):
     items = models.JSONField(default=list)
     computed_at = models.DateTimeField(default=timezone.now)
     computed_ms = models.FloatField(default=0.0)
+    variant = models.ForeignKey(
+        "Variant",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="snapshots",
+        help_text="Experiment variant the list was scored with.",
+    )
 
     class Meta:
         constraints = [
@@ -190,6 +211,17 @@ class Impression(models.Model):
         help_text="Rank in the list, 1 = first."
     )
     shown_at = models.DateTimeField(default=timezone.now, db_index=True)
+    placement = models.CharField(
+        max_length=16, choices=PLACEMENT_CHOICES, default=DEFAULT_PLACEMENT
+    )
+    variant = models.ForeignKey(
+        "Variant",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="impressions",
+        help_text="Experiment variant the list was scored with.",
+    )
 
     class Meta:
         indexes = [
@@ -198,3 +230,192 @@ class Impression(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} #{self.position} {self.item_id} v{self.version}"
+
+
+# --------------------------------------------------------------------------
+# Merchandising: rules and experiments (docs/merchandising.md)
+# --------------------------------------------------------------------------
+class Rule(models.Model):
+    """A staff rule that shapes recommendation lists inside scoring.
+
+    Applies to one placement or all (empty), to everyone or only to users in
+    one experiment ``variant``. Which fields matter depends on ``kind`` and
+    ``target``; :meth:`clean` checks the combination.
+    """
+
+    name = models.CharField(max_length=100)
+    placement = models.CharField(
+        max_length=16,
+        choices=PLACEMENT_CHOICES,
+        blank=True,
+        default="",
+        help_text="Empty: every placement.",
+    )
+    kind = models.CharField(max_length=16, choices=list(RULE_KINDS.items()))
+    target = models.CharField(
+        max_length=16, choices=list(RULE_TARGETS.items()), default="all"
+    )
+    category = models.ForeignKey(
+        Category,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="rules",
+        help_text="For target 'A category'.",
+    )
+    tag = models.CharField(max_length=100, blank=True, help_text="For target 'A tag'.")
+    price = models.DecimalField(
+        max_digits=10,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="Threshold for targets 'Price over' / 'Price under'.",
+    )
+    items = models.ManyToManyField(
+        Item,
+        blank=True,
+        related_name="rules",
+        help_text="For target 'Chosen items'; a pin shows them in this order.",
+    )
+    new_within_days = models.PositiveIntegerField(
+        default=30, help_text="For target 'New items': created this recently."
+    )
+    factor = models.FloatField(
+        default=2.0, help_text="Boost: above 1 (2 doubles). Bury: below 1."
+    )
+    position = models.PositiveSmallIntegerField(
+        default=1, help_text="Pin: rank in the list, 1 = first."
+    )
+    cap = models.PositiveSmallIntegerField(
+        default=3, help_text="Diversity cap: most items of one category in a list."
+    )
+    priority = models.IntegerField(
+        default=0, help_text="Larger wins when two pins want one position."
+    )
+    variant = models.ForeignKey(
+        "Variant",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="rules",
+        help_text="Only for users in this experiment variant; empty: everyone.",
+    )
+    active = models.BooleanField(default=True, db_index=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-priority", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        """Refuse a kind/target combination the engine cannot apply.
+
+        Chosen items are checked by the admin form (many-to-many values are
+        not set yet when a new rule is cleaned).
+        """
+        if self.kind and self.target not in KIND_TARGETS.get(self.kind, ()):
+            allowed = ", ".join(
+                RULE_TARGETS[t] for t in sorted(KIND_TARGETS[self.kind])
+            )
+            raise ValidationError({"target": f"Allowed here: {allowed}."})
+        required = {
+            "category": self.category_id is not None,
+            "tag": bool(self.tag.strip()),
+            "price_over": self.price is not None,
+            "price_under": self.price is not None,
+        }
+        if not required.get(self.target, True):
+            field = "price" if self.target.startswith("price") else self.target
+            raise ValidationError({field: "This target needs a value."})
+        if self.kind == "boost" and not self.factor > 1:
+            raise ValidationError({"factor": "A boost needs a factor above 1."})
+        if self.kind == "bury" and not 0 < self.factor < 1:
+            raise ValidationError({"factor": "A bury needs a factor between 0 and 1."})
+        if self.kind == "cap" and self.cap < 1:
+            raise ValidationError({"cap": "A diversity cap needs N of 1 or more."})
+        if self.kind == "pin" and self.position < 1:
+            raise ValidationError({"position": "Positions start at 1."})
+
+
+class Experiment(models.Model):
+    """An A/B test of engine parameters or rule sets between variants.
+
+    Runs while ``active`` and ``start <= now < end`` (empty = open). Users are
+    split by a hash of their assignment key, so every process agrees.
+    """
+
+    name = models.CharField(max_length=100, unique=True)
+    description = models.TextField(blank=True)
+    start = models.DateTimeField(null=True, blank=True)
+    end = models.DateTimeField(null=True, blank=True)
+    active = models.BooleanField(default=True)
+    created = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Variant(models.Model):
+    """One arm of an experiment: a traffic share, engine parameters, rules."""
+
+    experiment = models.ForeignKey(
+        Experiment, on_delete=models.CASCADE, related_name="variants"
+    )
+    name = models.CharField(max_length=50)
+    share = models.FloatField(
+        help_text="Fraction of all users, 0 to 1; the experiment's shares sum to 1 "
+        "at most (the rest keep the default engine)."
+    )
+    params = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='Engine parameters to override, e.g. {"content_weight": 0.5}.',
+    )
+
+    class Meta:
+        ordering = ["experiment", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["experiment", "name"], name="variant_unique_name"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.experiment.name}: {self.name}"
+
+    def clean(self) -> None:
+        """Refuse parameters the engine does not know or values out of range."""
+        if not 0 <= self.share <= 1:
+            raise ValidationError({"share": "A share is between 0 and 1."})
+        try:
+            VariantParams.model_validate(self.params or {})
+        except ParamsError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'params'}: {e['msg']}"
+                for e in exc.errors()
+            )
+            raise ValidationError({"params": problems}) from None
+
+
+class AssignmentKey(models.Model):
+    """A user's experiment assignment key, where it is not derived from the id.
+
+    Written when an anonymous visitor who was never shown a list under
+    another key logs in, so the account keeps the visitor's variants.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        primary_key=True,
+        on_delete=models.CASCADE,
+        related_name="assignment_key",
+    )
+    key = models.CharField(max_length=64)
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.key}"
