@@ -211,8 +211,13 @@ class Impression(models.Model):
         help_text="Rank in the list, 1 = first."
     )
     shown_at = models.DateTimeField(default=timezone.now, db_index=True)
+    # A database default too: impressions are written by a raw multi-row
+    # INSERT that names only the columns it knows.
     placement = models.CharField(
-        max_length=16, choices=PLACEMENT_CHOICES, default=DEFAULT_PLACEMENT
+        max_length=16,
+        choices=PLACEMENT_CHOICES,
+        default=DEFAULT_PLACEMENT,
+        db_default=DEFAULT_PLACEMENT,
     )
     variant = models.ForeignKey(
         "Variant",
