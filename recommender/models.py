@@ -357,6 +357,7 @@ class Experiment(models.Model):
     end = models.DateTimeField(null=True, blank=True)
     active = models.BooleanField(default=True)
     created = models.DateTimeField(default=timezone.now)
+    updated = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["id"]
@@ -381,6 +382,7 @@ class Variant(models.Model):
         blank=True,
         help_text='Engine parameters to override, e.g. {"content_weight": 0.5}.',
     )
+    updated = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["experiment", "id"]
