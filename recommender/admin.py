@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.db.models import Count
 from django.utils import timezone
 
+from recommender import admin_merchandising  # noqa: F401  (rules, experiments)
 from recommender.models import (
     ApiToken,
     BrowsingEvent,

@@ -365,6 +365,11 @@ class Experiment(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def clean(self) -> None:
+        """Refuse a period that ends before it starts."""
+        if self.start and self.end and self.end <= self.start:
+            raise ValidationError({"end": "The end comes after the start."})
+
 
 class Variant(models.Model):
     """One arm of an experiment: a traffic share, engine parameters, rules."""

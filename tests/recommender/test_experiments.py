@@ -5,9 +5,16 @@ import json
 import os
 import subprocess
 import sys
+from datetime import timedelta
+from io import StringIO
 from pathlib import Path
 
+import numpy as np
 import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.utils import timezone
 from pydantic import ValidationError
 
 from recommender.engine.experiments import (
@@ -18,7 +25,17 @@ from recommender.engine.experiments import (
     experiments_assign,
     variant_assign,
 )
+from recommender.models import BrowsingEvent, Experiment, Impression, Variant
 from recommender.services.engine import ScoreParams
+from recommender.services.experiments import (
+    UnknownExperiment,
+    _ratio_difference,
+    assignment_key_merge,
+    assignment_keys,
+    experiment_report,
+    variants_assign,
+)
+from tests.factories import catalog
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = 1_700_000_000.0
@@ -128,3 +145,170 @@ def test_variant_params_are_the_engines_score_params() -> None:
         VariantParams.model_validate({"content_wieght": 0.5})
     with pytest.raises(ValidationError):
         VariantParams.model_validate({"content_weight": -1})
+
+
+# --------------------------------------------------------------------------
+# Services on the database
+# --------------------------------------------------------------------------
+def _users(*names: str) -> list[int]:
+    User = get_user_model()
+    return [User.objects.create_user(name).pk for name in names]
+
+
+@pytest.mark.django_db
+def test_a_visitor_keeps_their_variants_when_logging_in_to_a_new_account() -> None:
+    visitor, account = _users("visitor-abc", "newcomer")
+    specs = [_experiment((0.5, 0.5), salt=f"exp-{i}") for i in range(8)]
+    before = [
+        experiments_assign(
+            [s], key=assignment_keys(user_ids=[visitor])[visitor], now=NOW
+        )
+        for s in specs
+    ]
+    assert assignment_key_merge(visitor_id=visitor, user_id=account)
+    after = variants_assign(user_ids=[account], experiments=specs[:1], now=NOW)
+    assert after[account] == before[0][1]
+    key = assignment_keys(user_ids=[account])[account]
+    assert [experiments_assign([s], key=key, now=NOW) for s in specs] == before
+    # The visitor row goes away at the merge; the account's key stays.
+    get_user_model().objects.filter(pk=visitor).delete()
+    assert assignment_keys(user_ids=[account])[account] == f"user-{visitor}"
+
+
+@pytest.mark.django_db
+def test_an_account_already_shown_lists_keeps_its_own_key() -> None:
+    items = catalog(3)
+    visitor, account, other = _users("visitor-def", "regular", "another")
+    Impression.objects.create(user_id=account, item=items[0], version=1, position=1)
+    assert not assignment_key_merge(visitor_id=visitor, user_id=account)
+    assert assignment_keys(user_ids=[account]) == {account: f"user-{account}"}
+    # A key already taken over is not replaced by a second visitor's.
+    assert assignment_key_merge(visitor_id=visitor, user_id=other)
+    assert not assignment_key_merge(visitor_id=account, user_id=other)
+    assert assignment_keys(user_ids=[other]) == {other: f"user-{visitor}"}
+
+
+def _shown(user_id: int, variant: Variant, item_ids: list[int], at) -> None:
+    for position, item_id in enumerate(item_ids, start=1):
+        Impression.objects.create(
+            user_id=user_id,
+            item_id=item_id,
+            version=1,
+            position=position,
+            shown_at=at,
+            variant=variant,
+        )
+
+
+@pytest.mark.django_db
+def test_report_splits_impressions_and_outcomes_by_variant() -> None:
+    items = [item.pk for item in catalog(6)]
+    experiment = Experiment.objects.create(name="blend")
+    a = Variant.objects.create(experiment=experiment, name="control", share=0.5)
+    b = Variant.objects.create(experiment=experiment, name="content", share=0.5)
+    other = Experiment.objects.create(name="other")
+    elsewhere = Variant.objects.create(experiment=other, name="x", share=1)
+    now = timezone.now()
+    at = now - timedelta(minutes=50)
+    users_a = _users("a1", "a2", "a3")
+    users_b = _users("b1", "b2", "b3")
+    for user_id in users_a + users_b:
+        _shown(user_id, a if user_id in users_a else b, items[:4], at)
+    _shown(_users("x1")[0], elsewhere, items[:4], at)
+
+    def act(user_id: int, item_id: int, action: str, minutes: float) -> None:
+        BrowsingEvent.objects.create(
+            user_id=user_id,
+            item_id=item_id,
+            action=action,
+            weight=1.0,
+            created=at + timedelta(minutes=minutes),
+        )
+
+    act(users_a[0], items[0], "click", 5)
+    act(users_a[0], items[0], "click", 45)  # after the 30-minute window
+    act(users_b[0], items[0], "click", 1)
+    act(users_b[1], items[1], "click", 1)
+    act(users_b[1], items[1], "cart", 2)
+    act(users_b[2], items[3], "purchase", 3)
+    act(users_b[2], items[5], "purchase", 3)  # not shown: no impression
+
+    report = experiment_report(
+        name="blend",
+        since=now - timedelta(hours=1),
+        until=now,
+        window=timedelta(minutes=30),
+        k=2,
+    )
+    assert report.baseline == "control"
+    control, content = report.variants
+    assert (control.users, control.impressions, control.lists) == (3, 12, 3)
+    assert (control.clicks, control.carts, control.purchases) == (1, 0, 0)
+    assert control.ctr == pytest.approx(1 / 12)
+    # P@2: one of three lists has an acted-on item in its top 2.
+    assert control.precision_at_k == pytest.approx((1 / 2) / 3)
+    assert (content.clicks, content.carts, content.purchases) == (2, 1, 1)
+    assert content.ctr == pytest.approx(2 / 12)
+    assert content.cart_rate == pytest.approx(1 / 12)
+    assert content.purchase_rate == pytest.approx(1 / 12)
+    # Purchase of item 4 is at rank 4: outside the top 2.
+    assert content.precision_at_k == pytest.approx((1 / 2 + 1 / 2) / 3)
+    assert control.vs_baseline == {}
+    ctr = content.vs_baseline["ctr"]
+    assert ctr.difference == pytest.approx(1 / 12)
+    assert ctr.low <= ctr.difference <= ctr.high
+    assert ctr.low < ctr.high
+    with pytest.raises(UnknownExperiment):
+        experiment_report(
+            name="nope", since=now, until=now, window=timedelta(minutes=1), k=2
+        )
+
+
+def test_a_clear_difference_has_an_interval_that_excludes_zero() -> None:
+    rng = np.random.default_rng(0)
+    n = 400
+    base = np.stack([rng.binomial(10, 0.10, n), np.full(n, 10)]).astype(float)
+    better = np.stack([rng.binomial(10, 0.20, n), np.full(n, 10)]).astype(float)
+    same = np.stack([rng.binomial(10, 0.10, n), np.full(n, 10)]).astype(float)
+    clear = _ratio_difference(better, base, 0.95)
+    assert clear.low > 0
+    assert clear.low < 0.1 < clear.high
+    unclear = _ratio_difference(same, base, 0.95)
+    assert unclear.low < 0 < unclear.high
+    # Too few users for an interval.
+    assert _ratio_difference(better[:, :1], base, 0.95).low is None
+
+
+@pytest.mark.django_db
+def test_online_report_command_prints_each_variant_and_the_difference() -> None:
+    items = [item.pk for item in catalog(4)]
+    experiment = Experiment.objects.create(name="blend")
+    a = Variant.objects.create(experiment=experiment, name="control", share=0.5)
+    b = Variant.objects.create(experiment=experiment, name="content", share=0.5)
+    at = timezone.now() - timedelta(minutes=10)
+    for user_id in _users("a1", "a2"):
+        _shown(user_id, a, items, at)
+    for user_id in _users("b1", "b2"):
+        _shown(user_id, b, items, at)
+        BrowsingEvent.objects.create(
+            user_id=user_id,
+            item_id=items[0],
+            action="click",
+            weight=1.5,
+            created=at + timedelta(minutes=1),
+        )
+    out = StringIO()
+    call_command("online_report", "--experiment", "blend", "--k", "4", stdout=out)
+    text = out.getvalue()
+    assert "Experiment    blend (baseline: control)" in text
+    assert "control           0.50      2       8  0.0000  0.0000" in text
+    assert "content           0.50      2       8  0.2500  0.2500" in text
+    assert "content - control (95% interval):" in text
+    assert "ctr             +0.2500  [+0.2500, +0.2500]" in text
+    out = StringIO()
+    call_command("online_report", "--experiment", "blend", "--json", stdout=out)
+    data = json.loads(out.getvalue())
+    assert [v["users"] for v in data["variants"]] == [2, 2]
+    assert data["variants"][1]["vs_baseline"]["ctr"]["difference"] == 0.25
+    with pytest.raises(CommandError, match="no experiment is named"):
+        call_command("online_report", "--experiment", "nope", stdout=StringIO())

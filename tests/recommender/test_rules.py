@@ -4,6 +4,7 @@ import itertools
 
 import numpy as np
 import pytest
+from django.contrib.auth import get_user_model
 
 from recommender.engine.rules import (
     CompiledRules,
@@ -11,7 +12,10 @@ from recommender.engine.rules import (
     RuleSpec,
     rules_compile,
 )
+from recommender.models import Category, Experiment, Item, Rule, Variant
+from recommender.services.rules import Merchandising, rule_catalog_build
 from recommender.similarity import top_k
+from tests import factories
 
 NOW = 1_700_000_000.0
 DAY = 86400.0
@@ -297,3 +301,162 @@ def test_no_rules_select_exactly_the_plain_top_k() -> None:
         )
     none = CompiledRules.none(8, cat.category)
     assert none.is_identity
+
+
+# --------------------------------------------------------------------------
+# Rules on the database, the admin and the per-process cache
+# --------------------------------------------------------------------------
+def _rule(**fields) -> Rule:
+    items = fields.pop("items", ())
+    rule = Rule.objects.create(**fields)
+    for item in items:
+        rule.items.add(item)
+    return rule
+
+
+@pytest.mark.django_db
+def test_stored_rules_load_as_specs_for_their_placement_and_variant() -> None:
+    items = factories.catalog(6)
+    books = Category.objects.get(name="Books")
+    experiment = Experiment.objects.create(name="e")
+    variant = Variant.objects.create(experiment=experiment, name="v", share=0.5)
+    _rule(name="no books", kind="exclude", target="category", category=books)
+    # A pin shows its items in the order staff added them, not by id.
+    _rule(
+        name="promo",
+        kind="pin",
+        target="items",
+        items=[items[4], items[1]],
+        position=2,
+        placement="similar",
+        priority=3,
+    )
+    _rule(name="off", kind="cap", cap=2, active=False)
+    _rule(name="test arm", kind="cap", cap=1, variant=variant)
+    # A target pointing at nothing is skipped, not fatal.
+    _rule(name="empty pin", kind="pin", target="items")
+
+    merch = Merchandising()
+    snapshot = merch.current()
+    assert [r.spec.kind for r in snapshot.rules] == ["pin", "exclude", "cap"]
+    assert snapshot.rules[0].spec.item_ids == (items[4].pk, items[1].pk)
+    assert snapshot.rules[1].spec.category == "Books"
+    for_you = snapshot.rules_for(placement="for_you", variant_id=None)
+    assert [s.kind for s in for_you] == ["exclude"]
+    similar = snapshot.rules_for(placement="similar", variant_id=variant.pk)
+    assert [s.kind for s in similar] == ["pin", "exclude", "cap"]
+
+
+@pytest.mark.django_db
+def test_a_staff_change_is_seen_after_invalidate_and_recompiles() -> None:
+    items = factories.catalog(6)
+    cat = rule_catalog_build(
+        ids=[i.pk for i in items],
+        category=np.array([i % 3 for i in range(6)], dtype=np.int32),
+        category_names=["Books", "Games", "Music"],
+        tags=[[] for _ in items],
+        price=np.array([float(i.price) for i in items], dtype=np.float32),
+        created=np.full(6, NOW),
+    )
+    assert cat.stock.tolist() == [-1] * 6
+    merch = Merchandising()
+    first = merch.compiled(catalog=cat, placement="for_you", variant_id=None, now=NOW)
+    assert first.is_identity
+    assert (
+        merch.compiled(catalog=cat, placement="for_you", variant_id=None, now=NOW)
+        is first
+    )
+    rule = _rule(
+        name="no games",
+        kind="exclude",
+        target="category",
+        category=Category.objects.get(name="Games"),
+    )
+    merch.invalidate()
+    second = merch.compiled(catalog=cat, placement="for_you", variant_id=None, now=NOW)
+    assert second.excluded.tolist() == [False, True, False, False, True, False]
+    rule.delete()
+    merch.invalidate()
+    assert merch.compiled(
+        catalog=cat, placement="for_you", variant_id=None, now=NOW
+    ).is_identity
+    Item.objects.filter(pk=items[2].pk).update(stock=0)
+    stocked = rule_catalog_build(
+        ids=[i.pk for i in items],
+        category=cat.category,
+        category_names=cat.category_names,
+        tags=[[] for _ in items],
+        price=cat.price,
+        created=cat.created,
+    )
+    assert stocked.stock.tolist() == [-1, -1, 0, -1, -1, -1]
+
+
+@pytest.mark.django_db
+def test_staff_edit_rules_and_experiments_in_admin_and_bad_ones_are_refused(
+    client,
+) -> None:
+    factories.catalog(3)
+    books = Category.objects.get(name="Books")
+    shopper = get_user_model().objects.create_user("shopper", password="pw-123456789")
+    client.force_login(shopper)
+    assert client.get("/admin/recommender/rule/").status_code == 302
+    staff = get_user_model().objects.create_superuser("boss", password="pw-123456789")
+    client.force_login(staff)
+    assert client.get("/admin/recommender/rule/add/").status_code == 200
+    form = {
+        "name": "Books up",
+        "kind": "boost",
+        "target": "category",
+        "category": books.pk,
+        "factor": "0.5",
+        "position": 1,
+        "cap": 3,
+        "priority": 0,
+        "new_within_days": 30,
+        "active": "on",
+        "placement": "",
+    }
+    response = client.post("/admin/recommender/rule/add/", form)
+    assert response.status_code == 200
+    assert "A boost needs a factor above 1." in response.content.decode()
+    response = client.post(
+        "/admin/recommender/rule/add/", {**form, "kind": "pin", "target": "items"}
+    )
+    assert "Choose at least one item." in response.content.decode()
+    response = client.post("/admin/recommender/rule/add/", {**form, "factor": "2"})
+    assert response.status_code == 302
+    assert Rule.objects.get().category == books
+
+    inline = {
+        "variants-TOTAL_FORMS": 2,
+        "variants-INITIAL_FORMS": 0,
+        "variants-MIN_NUM_FORMS": 0,
+        "variants-MAX_NUM_FORMS": 1000,
+        "variants-0-name": "control",
+        "variants-0-share": "0.6",
+        "variants-0-params": "{}",
+        "variants-1-name": "content",
+        "variants-1-share": "0.6",
+        "variants-1-params": '{"content_weight": 0.5}',
+    }
+    experiment = {"name": "blend", "active": "on", "created_0": "", "created_1": ""}
+    url = "/admin/recommender/experiment/add/"
+    response = client.post(url, {**experiment, **inline})
+    assert "Traffic shares add up to 1.2" in response.content.decode()
+    response = client.post(
+        url,
+        {
+            **experiment,
+            **inline,
+            "variants-1-share": "0.4",
+            "variants-1-params": '{"x": 1}',
+        },
+    )
+    assert "Extra inputs are not permitted" in response.content.decode()
+    response = client.post(url, {**experiment, **inline, "variants-1-share": "0.4"})
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert [v.params for v in Variant.objects.order_by("id")] == [
+        {},
+        {"content_weight": 0.5},
+    ]
