@@ -1,0 +1,126 @@
+"""Placement scoring on tiny hand-made catalogs, checked against brute force."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from recommender.engine.placements import (
+    basket_rows,
+    complement_scores,
+    complements_fit,
+    similar_scores,
+    strongest_source,
+    trending_scores,
+)
+
+
+def _unit_rows(dense: np.ndarray) -> sp.csr_matrix:
+    norms = np.linalg.norm(dense, axis=1, keepdims=True)
+    norms[norms == 0] = 1
+    return sp.csr_matrix((dense / norms).astype(np.float32))
+
+
+def test_similar_puts_behavioural_neighbours_first_then_content() -> None:
+    # Item 0's behavioural neighbours: 3 strongly, 4 weakly, 5 negatively.
+    neighbours = sp.csr_matrix(
+        (
+            np.array([0.8, 0.2, -0.5], dtype=np.float32),
+            (np.array([0, 0, 0]), np.array([3, 4, 5])),
+        ),
+        shape=(6, 6),
+    )
+    # Content: items 1 and 2 look like item 0, item 3 not at all.
+    features = _unit_rows(
+        np.array(
+            [[1, 0, 0], [1, 0.1, 0], [1, 1, 0], [0, 0, 1], [0, 1, 0], [0, 0, 1]],
+            dtype=np.float32,
+        )
+    )
+    scores, behaviour, content = similar_scores(
+        0, neighbours=neighbours, features=features, content_weight=0.1
+    )
+    assert scores[0] == -np.inf
+    assert np.argsort(-scores)[:4].tolist() == [3, 4, 1, 2]
+    dense = features.toarray()
+    assert content == pytest.approx(0.1 * dense @ dense[0])
+    assert behaviour.tolist() == pytest.approx([0, 0, 0, 1, 0.25, 0])
+    # An item nobody has touched yet: content alone orders the list.
+    scores, behaviour, _ = similar_scores(
+        2, neighbours=neighbours, features=features, content_weight=0.1
+    )
+    assert not behaviour.any()
+    assert np.argsort(-scores)[:2].tolist() == [1, 0]
+
+
+def test_complements_are_cosines_of_who_carted_what_pruned_per_row() -> None:
+    users = np.array([1, 1, 2, 2, 2, 3, 3, 4, 1])
+    rows = np.array([0, 1, 0, 1, 2, 0, 3, 3, 0])  # user 1 carted item 0 twice
+    model = complements_fit(users, rows, 5, keep=2)
+    x = np.zeros((4, 5))
+    for u, r in zip(users, rows, strict=True):
+        x[u - 1, r] = 1
+    co = x.T @ x
+    counts = np.diag(co).copy()
+    np.fill_diagonal(co, 0)
+    cosine = co / np.sqrt(np.outer(counts, counts).clip(min=1))
+    dense = model.toarray()
+    for row in range(5):
+        kept = np.flatnonzero(dense[row])
+        best = np.argsort(-cosine[row], kind="stable")[: len(kept)]
+        assert len(kept) <= 2
+        assert set(kept) == {c for c in best if cosine[row, c] > 0}
+        assert dense[row, kept] == pytest.approx(cosine[row, kept])
+    assert complements_fit(np.array([1]), np.array([-1]), 3).nnz == 0
+
+
+def test_complements_follow_the_basket_and_name_the_item_behind_each() -> None:
+    complements = sp.csr_matrix(
+        np.array(
+            [
+                [0, 0, 0.9, 0, 0],
+                [0, 0, 0, 0.6, 0],
+                [0.9, 0, 0, 0, 0],
+                [0, 0.6, 0, 0, 0],
+                [0, 0, 0, 0, 0],
+            ],
+            dtype=np.float32,
+        )
+    )
+    neighbours = sp.csr_matrix(
+        np.array(
+            [[0, 0, 0, 0, 1.0]] + [[0] * 5] * 4,
+            dtype=np.float32,
+        )
+    )
+    basket = np.array([1, 0])  # item 1 most recent
+    scores, links = complement_scores(
+        basket, complements=complements, neighbours=neighbours, fallback_weight=0.05
+    )
+    assert scores[0] == scores[1] == -np.inf
+    # Item 0 is older in the basket: its 0.9 weighs 0.9 * 2^(-1/3).
+    assert scores[2] == pytest.approx(0.9 * 2 ** (-1 / 3))
+    assert scores[3] == pytest.approx(0.6)
+    assert scores[4] == pytest.approx(0.05)
+    assert strongest_source(np.array([3, 2, 4]), links).tolist() == [0, 1, 1]
+    assert not complement_scores(
+        np.empty(0, dtype=np.int64), complements=complements, neighbours=neighbours
+    )[0].any()
+
+
+def test_basket_is_the_latest_distinct_carted_or_bought_items() -> None:
+    rows = np.array([5, 1, 2, 1, 3, -1, 4])
+    weights = np.array([3, 3, 1, 4, 1.5, 3, 3], dtype=np.float32)
+    assert basket_rows(rows, weights, min_weight=3).tolist() == [4, 1, 5]
+    assert basket_rows(rows, weights, min_weight=3, limit=2).tolist() == [4, 1]
+
+
+def test_trending_ranks_the_rising_item_above_the_steady_best_seller() -> None:
+    recent = np.array([30, 40, 0, 5], dtype=np.float32)
+    past = np.array([2, 40, 0, 0], dtype=np.float32) * 24
+    scores = trending_scores(recent, past, past_hours=24)
+    expected = (recent - past / 24) / np.sqrt(past / 24 + 1)
+    assert scores == pytest.approx(expected, abs=2e-3)
+    # Then the steady best-seller before the item nobody looked at.
+    assert np.argsort(-scores).tolist() == [0, 3, 1, 2]
+    with pytest.raises(ValueError):
+        trending_scores(recent, past, past_hours=0)
