@@ -7,9 +7,9 @@ PY     := $(VENV)/bin/python
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-# The demo runs in development mode (DJANGO_DEBUG=1) so it needs no secret key
-# or host list; set REDIS_URL / DATABASE_URL to use Redis and PostgreSQL.
-DEMO_ENV := DJANGO_DEBUG=$${DJANGO_DEBUG:-1}
+# The demo runs in development mode: scripts/dev_env.py writes a .env (DEBUG
+# on, a random secret key, REDIS_URL / DATABASE_URL when set) unless one
+# exists, and every manage.py command in this checkout reads it afterwards.
 
 .PHONY: demo test venv venv-dev lint format bench cluster clean
 
@@ -28,10 +28,11 @@ venv: $(VENV)/.installed
 venv-dev: $(VENV)/.installed-dev
 
 demo: venv
-	$(DEMO_ENV) $(PY) manage.py migrate --verbosity 0
-	$(DEMO_ENV) $(PY) manage.py seed_demo --accounts
+	$(PY) scripts/dev_env.py
+	$(PY) manage.py migrate --verbosity 0
+	$(PY) manage.py seed_demo --accounts
 	@echo "Dashboard: http://$(HOST):$(PORT)/   admin: http://$(HOST):$(PORT)/admin/   operator view: http://$(HOST):$(PORT)/ops/"
-	$(DEMO_ENV) $(PY) manage.py serve --host $(HOST) --port $(PORT)
+	$(PY) manage.py serve --host $(HOST) --port $(PORT)
 
 test: venv-dev
 	bash scripts/system-deps.sh
@@ -51,7 +52,7 @@ bench: venv-dev
 	$(PY) bench/run_all.py
 
 clean:
-	rm -rf $(VENV) staticfiles db.sqlite3 test-artifacts
+	rm -rf $(VENV) staticfiles db.sqlite3 test-artifacts .env
 
 # nginx + 2 daphne processes on loopback (needs REDIS_URL and DATABASE_URL).
 cluster: venv

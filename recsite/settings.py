@@ -12,8 +12,19 @@ from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from dotenv import load_dotenv
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+
+# A development checkout keeps its settings in ``.env`` (written by ``make demo``
+# when missing, gitignored), so every ``manage.py`` command of the README runs
+# against the demo's database as printed. Variables already in the environment
+# win over the file; DJANGO_ENV_FILE names another file, or none when empty
+# (the test suite). A production host has no .env: its process manager sets
+# the variables, and DJANGO_SECRET_KEY stays required with DEBUG off.
+ENV_FILE = os.environ.get("DJANGO_ENV_FILE", str(BASE_DIR / ".env"))
+if ENV_FILE:
+    load_dotenv(ENV_FILE, override=False)
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -74,7 +85,10 @@ SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured(
-            "DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off"
+            "DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off. In a "
+            "development checkout run `make demo` once (it writes a .env with "
+            "DJANGO_DEBUG=1) or set DJANGO_DEBUG=1; in production set "
+            "DJANGO_SECRET_KEY and DJANGO_ALLOWED_HOSTS (see .env.example)."
         )
     SECRET_KEY = (
         "django-insecure-development-only-key-do-not-use-in-production-0123456789"
@@ -98,6 +112,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    # Serves the API docs page with the Swagger UI files django-ninja ships
+    # (through whitenoise) instead of a CDN.
+    "ninja",
     "channels",
     "sync",
     "recommender",
@@ -248,6 +265,10 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
+        # Django's default config gives "django" its own console handler (with
+        # DEBUG on) and lets it propagate to root's as well: every warning
+        # would print twice. One handler, at the root, prints everything.
+        "django": {"handlers": [], "level": "WARNING", "propagate": True},
         "recommender": {"level": LOG_LEVEL},
         "sync": {"level": LOG_LEVEL},
         "recsite": {"level": LOG_LEVEL},

@@ -3,6 +3,9 @@ before pytest-django reads the settings."""
 
 import os
 
+# A developer's .env (written by ``make demo``: DEBUG on, the demo database)
+# must not leak into the suite or the server processes it starts.
+os.environ["DJANGO_ENV_FILE"] = ""
 os.environ.setdefault(
     "DJANGO_SECRET_KEY", "test-only-secret-key-not-for-production-use-1234567890"
 )
