@@ -1,8 +1,12 @@
 """Placement scoring on tiny hand-made catalogs, checked against brute force."""
 
+from datetime import timedelta
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from django.contrib.auth import get_user_model
+from django.utils import timezone
 
 from recommender.engine.placements import (
     basket_rows,
@@ -12,6 +16,13 @@ from recommender.engine.placements import (
     strongest_source,
     trending_scores,
 )
+from recommender.models import BrowsingEvent
+from recommender.services.placements import (
+    PlacementData,
+    complements_load,
+    trending_counts,
+)
+from tests.factories import catalog
 
 
 def _unit_rows(dense: np.ndarray) -> sp.csr_matrix:
@@ -124,3 +135,61 @@ def test_trending_ranks_the_rising_item_above_the_steady_best_seller() -> None:
     assert np.argsort(-scores).tolist() == [0, 3, 1, 2]
     with pytest.raises(ValueError):
         trending_scores(recent, past, past_hours=0)
+
+
+# --------------------------------------------------------------------------
+# Data loaders on the database
+# --------------------------------------------------------------------------
+@pytest.mark.django_db
+def test_trending_counts_distinct_shoppers_last_hour_and_the_day_before() -> None:
+    items = catalog(4)
+    ids = np.array([i.pk for i in items], dtype=np.int64)
+    users = [get_user_model().objects.create_user(f"u{i}").pk for i in range(3)]
+    now = timezone.now()
+
+    def event(user: int, item: int, minutes_ago: float) -> None:
+        BrowsingEvent.objects.create(
+            user_id=user,
+            item_id=ids[item],
+            action="view",
+            weight=1.0,
+            created=now - timedelta(minutes=minutes_ago),
+        )
+
+    event(users[0], 0, 5)
+    event(users[0], 0, 6)  # the same shopper twice
+    event(users[1], 0, 50)
+    event(users[2], 1, 90)
+    event(users[2], 1, 24 * 60 + 59)
+    event(users[1], 1, 25 * 60 + 5)  # older than the baseline day
+    event(users[1], 2, -5)  # after now
+    counts = trending_counts(ids=ids, now=now)
+    assert counts.recent.tolist() == [2, 0, 0, 0]
+    assert counts.past.tolist() == [0, 1, 0, 0]
+    assert counts.past_hours == 24
+
+
+@pytest.mark.django_db
+def test_complements_model_comes_from_cart_and_purchase_events_only() -> None:
+    items = catalog(4)
+    ids = np.array([i.pk for i in items], dtype=np.int64)
+    a, b = (get_user_model().objects.create_user(n).pk for n in ("a", "b"))
+    for user, item, action in [
+        (a, 0, "cart"),
+        (a, 1, "purchase"),
+        (b, 0, "cart"),
+        (b, 1, "cart"),
+        (b, 2, "view"),  # viewing is not carting
+        (a, 3, "like"),
+    ]:
+        BrowsingEvent.objects.create(
+            user_id=user, item_id=ids[item], action=action, weight=1.0
+        )
+    model = complements_load(ids=ids, now=timezone.now()).toarray()
+    assert model[0, 1] == pytest.approx(1.0)
+    assert model[1, 0] == pytest.approx(1.0)
+    assert not model[:, 2:].any() and not model[2:].any()
+    data = PlacementData()
+    first = data.complements(ids=ids)
+    assert data.complements(ids=ids) is first
+    assert data.complements(ids=ids.copy()) is not first  # a new catalog version
