@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from django.db.models import Count, Max
@@ -24,6 +25,9 @@ from django.db.models import Count, Max
 from recommender.engine.experiments import ExperimentSpec, VariantSpec
 from recommender.engine.rules import CompiledRules, RuleCatalog, RuleSpec, rules_compile
 from recommender.models import Experiment, Item, Rule, Variant
+
+if TYPE_CHECKING:
+    from recommender.services.engine import Catalog
 
 #: How often a process asks the database whether rules or experiments changed.
 #: Half a second keeps "a saved rule reaches lists within a second" true even
@@ -225,7 +229,8 @@ class Merchandising:
         with self._lock:
             self._snapshot: MerchandisingSnapshot | None = None
             self._checked_at = float("-inf")
-            self._catalog: RuleCatalog | None = None
+            self._catalog: Catalog | RuleCatalog | None = None
+            self._rule_catalog: RuleCatalog | None = None
             self._compiled: dict[tuple, CompiledRules] = {}
 
     def invalidate(self) -> None:
@@ -254,32 +259,49 @@ class Merchandising:
     def compiled(
         self,
         *,
-        catalog: RuleCatalog,
+        catalog: Catalog | RuleCatalog,
         placement: str,
         variant_id: int | None,
         now: float,
     ) -> CompiledRules:
-        """Return the rules of one list compiled over ``catalog``.
+        """Return the rules of one list compiled over ``catalog``'s rows.
 
-        Cached until the catalog object, the rules or the hour change (the
-        hour: "new items" depends on the time).
+        ``catalog`` is the engine's (sorted) catalog, or a ready
+        :class:`RuleCatalog`. Cached until the catalog object, the rules or
+        the hour change (the hour: "new items" depends on the time).
         """
         snapshot = self.current()
         key = (snapshot.stamp, placement, variant_id, math.floor(now / _SECS_PER_HOUR))
         with self._lock:
             if self._catalog is not catalog:
                 self._catalog = catalog
+                self._rule_catalog = None
                 self._compiled = {}
             compiled = self._compiled.get(key)
+            rule_catalog = self._rule_catalog
         if compiled is not None:
             return compiled
+        if rule_catalog is None:
+            rule_catalog = (
+                catalog
+                if isinstance(catalog, RuleCatalog)
+                else rule_catalog_build(
+                    ids=catalog.ids,
+                    category=catalog.category,
+                    category_names=catalog.category_names,
+                    tags=catalog.tags,
+                    price=catalog.price,
+                    created=catalog.created,
+                )
+            )
         compiled = rules_compile(
             snapshot.rules_for(placement=placement, variant_id=variant_id),
-            catalog,
+            rule_catalog,
             now=now,
         )
         with self._lock:
             if self._catalog is catalog:
+                self._rule_catalog = rule_catalog
                 if len(self._compiled) >= _COMPILED_KEPT:
                     self._compiled = {}  # entries of past hours or stamps
                 self._compiled[key] = compiled

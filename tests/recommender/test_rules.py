@@ -460,3 +460,20 @@ def test_staff_edit_rules_and_experiments_in_admin_and_bad_ones_are_refused(
         {},
         {"content_weight": 0.5},
     ]
+
+
+@pytest.mark.django_db
+def test_rules_compile_over_the_engines_catalog_with_stock_from_the_database() -> None:
+    from recommender.services.catalog import catalog_load
+
+    items = factories.catalog(6)
+    Item.objects.filter(pk=items[1].pk).update(stock=0)
+    Item.objects.filter(pk=items[2].pk).update(stock=4)
+    _rule(name="in stock only", kind="exclude", target="out_of_stock")
+    catalog = catalog_load()
+    merch = Merchandising()
+    compiled = merch.compiled(
+        catalog=catalog, placement="trending", variant_id=None, now=NOW
+    )
+    row = catalog.ids.tolist().index(items[1].pk)
+    assert np.flatnonzero(compiled.excluded).tolist() == [row]
