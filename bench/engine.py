@@ -1,7 +1,7 @@
 """bench/engine: one user's scoring + top-10 on synthetic catalogs of growing size.
 
 For catalogs of 1k, 10k, 100k and 1M items (issue 6 §1) this builds the live
-:class:`~recommender.services.engine.Engine` on a synthetic catalog and a
+:class:`~recommender.engine.Engine` on a synthetic catalog and a
 synthetic fitted model (top-``N`` neighbours per item, one popularity cell per
 item), then times ``Engine.recommend(k=10)`` with reasons right after one new
 event is appended to the user's history -- exactly the per-event path of the
@@ -32,7 +32,7 @@ import scipy.sparse as sp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from recommender.services.engine import (
+from recommender.engine import (
     ACTION_WEIGHTS,
     Behaviour,
     Catalog,

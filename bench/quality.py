@@ -34,7 +34,7 @@ django.setup()
 
 from django.conf import settings  # noqa: E402
 
-from recommender.services.engine import FitParams, ScoreParams  # noqa: E402
+from recommender.engine import FitParams, ScoreParams  # noqa: E402
 from recommender.services.evaluation import (  # noqa: E402
     EvalData,
     _build,

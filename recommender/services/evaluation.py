@@ -1,7 +1,7 @@
 """Offline evaluation of the live engine on a temporal split.
 
 The runner feeds the training interactions through the same objects the
-sockets use (:class:`~recommender.services.engine.Catalog`, ``Behaviour.fit``,
+sockets use (:class:`~recommender.engine.Catalog`, ``Behaviour.fit``,
 ``Engine.recommend`` on a :class:`History` of the user's latest
 ``history_events`` events) and scores the top-k lists with the conventions of
 ``shared/datasets/ml-latest-small/peers/peers.md``:
@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from recommender.services.engine import (
+from recommender.engine import (
     Behaviour,
     Engine,
     FitParams,

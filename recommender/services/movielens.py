@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from recommender.services.engine import ACTION_WEIGHTS, Catalog
+from recommender.engine import ACTION_WEIGHTS, Catalog
 
 __all__ = [
     "GENRES_100K",

@@ -253,7 +253,7 @@ def test_score_params_change_the_blend(engine):
 
 
 def test_gather_rows_matches_scipy_row_slicing():
-    from recommender.services.engine import _gather_rows
+    from recommender.engine.indexing import gather_rows as _gather_rows
 
     rng = np.random.default_rng(3)
     dense = rng.random((30, 12)) * (rng.random((30, 12)) > 0.7)
@@ -276,7 +276,7 @@ def test_scores_and_recommend_agree(engine):
 
 
 def test_users_scored_together_get_exactly_their_own_lists(engine, monkeypatch):
-    from recommender.services import engine as engine_module
+    from recommender.engine import scoring as engine_module
 
     users = [
         history((1, "like")),

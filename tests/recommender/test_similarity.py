@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from recommender import similarity
+from recommender.engine import similarity
 from recommender.similarity import (
     cosine_similarity,
     euclidean_similarity,
