@@ -21,6 +21,8 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
+from recommender.engine.indexing import gather_rows
+
 __all__ = [
     "DEFAULT_PLACEMENT",
     "ITEM_PLACEMENTS",
@@ -50,30 +52,6 @@ ITEM_PLACEMENTS = frozenset({"similar", "complements"})
 
 _EPSILON = 1e-9
 _TIE_WEIGHT = 1e-3
-
-
-def _cells(
-    matrix: sp.csr_matrix, rows: NDArray[np.int64]
-) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float32]]:
-    """Return (position in ``rows``, column, value) of every stored cell of ``rows``.
-
-    Slices ``indptr`` ranges directly: scipy's fancy row indexing costs more
-    in validation than the few cells of a handful of rows.
-    """
-    rows = np.asarray(rows, dtype=np.int64)
-    starts = matrix.indptr[rows].astype(np.int64)
-    lengths = matrix.indptr[rows + 1].astype(np.int64) - starts
-    total = int(lengths.sum())
-    position = np.repeat(np.arange(rows.shape[0], dtype=np.int64), lengths)
-    offsets = np.arange(total, dtype=np.int64) - np.repeat(
-        np.cumsum(lengths) - lengths, lengths
-    )
-    cells = np.repeat(starts, lengths) + offsets
-    return (
-        position,
-        matrix.indices[cells].astype(np.int64),
-        matrix.data[cells].astype(np.float32),
-    )
 
 
 def _max_normalised(values: NDArray[np.float32]) -> NDArray[np.float32]:
@@ -114,7 +92,7 @@ def similar_scores(
     n = neighbours.shape[0]
     if not 0 <= anchor < n:
         raise ValueError(f"anchor row {anchor} outside 0..{n - 1}")
-    _, cols, vals = _cells(neighbours, np.array([anchor], dtype=np.int64))
+    _, cols, vals = gather_rows(neighbours, np.array([anchor], dtype=np.int64))
     behaviour = np.zeros(n, dtype=np.float32)
     behaviour[cols] = np.maximum(vals, 0.0)
     behaviour = _max_normalised(behaviour)
@@ -254,9 +232,9 @@ def complement_scores(
     if not basket.size:
         return scores, (empty, empty, np.empty(0, dtype=np.float32))
     recency = np.exp2(-np.arange(basket.shape[0], dtype=np.float32) / 3.0)
-    position, cols, vals = _cells(complements, basket)
+    position, cols, vals = gather_rows(complements, basket)
     vals = vals * recency[position]
-    f_position, f_cols, f_vals = _cells(neighbours, basket)
+    f_position, f_cols, f_vals = gather_rows(neighbours, basket)
     f_vals = np.maximum(f_vals, 0.0) * recency[f_position]
     top = float(f_vals.max()) if f_vals.size else 0.0
     if top > 0:

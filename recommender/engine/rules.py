@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from recommender.similarity import top_k
+from recommender.engine.similarity import top_k
 
 __all__ = [
     "RULE_KINDS",

@@ -27,7 +27,7 @@ from recommender.engine.rules import CompiledRules, RuleCatalog, RuleSpec, rules
 from recommender.models import Experiment, Item, Rule, Variant
 
 if TYPE_CHECKING:
-    from recommender.services.engine import Catalog
+    from recommender.engine.types import Catalog
 
 #: How often a process asks the database whether rules or experiments changed.
 #: Half a second keeps "a saved rule reaches lists within a second" true even

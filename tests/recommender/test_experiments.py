@@ -25,8 +25,8 @@ from recommender.engine.experiments import (
     experiments_assign,
     variant_assign,
 )
+from recommender.engine.types import ScoreParams
 from recommender.models import BrowsingEvent, Experiment, Impression, Variant
-from recommender.services.engine import ScoreParams
 from recommender.services.experiments import (
     UnknownExperiment,
     _ratio_difference,

@@ -12,9 +12,9 @@ from recommender.engine.rules import (
     RuleSpec,
     rules_compile,
 )
+from recommender.engine.similarity import top_k
 from recommender.models import Category, Experiment, Item, Rule, Variant
 from recommender.services.rules import Merchandising, rule_catalog_build
-from recommender.similarity import top_k
 from tests import factories
 
 NOW = 1_700_000_000.0
