@@ -10,7 +10,11 @@ from django.db import connection
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis.errors import Unsatisfiable
-from schemathesis.checks import not_a_server_error
+from schemathesis.checks import (
+    content_type_conformance,
+    not_a_server_error,
+    response_schema_conformance,
+)
 
 from recommender.models import ApiToken, BrowsingEvent
 from tests.conftest import manage
@@ -108,7 +112,8 @@ def test_event_with_nul_in_client_id_is_422_not_500(client, catalog, private_lay
 
 @pytest.mark.slow
 def test_schemathesis_finds_no_server_error(catalog, private_layer, capsys):
-    """Property-based requests to every operation of /api/schema/: never a 5xx.
+    """Property-based requests to every operation of /api/schema/: never a 5xx,
+    and every response in the shape the schema documents for it.
 
     Requests carry a valid bearer token and a logged-in session, so generated
     bodies reach the handlers instead of stopping at authentication.
@@ -142,7 +147,16 @@ def test_schemathesis_finds_no_server_error(catalog, private_layer, capsys):
             def run(case) -> None:
                 response = case.call(headers=headers, cookies=cookies)
                 statuses[f"{case.operation.label} {response.status_code}"] += 1
-                case.validate_response(response, checks=[not_a_server_error])
+                # Every answer, errors included, must match what the schema
+                # documents for it (errors: the "default" ErrorOut response).
+                case.validate_response(
+                    response,
+                    checks=[
+                        not_a_server_error,
+                        response_schema_conformance,
+                        content_type_conformance,
+                    ],
+                )
 
             try:
                 run()
