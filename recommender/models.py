@@ -7,6 +7,7 @@ from django.db.models import Q
 from django.utils import timezone
 from pydantic import ValidationError as ParamsError
 
+from recommender.engine.actions import ACTIONS
 from recommender.engine.experiments import VariantParams
 from recommender.engine.placements import DEFAULT_PLACEMENT, PLACEMENTS
 from recommender.engine.rules import KIND_TARGETS, RULE_KINDS, RULE_TARGETS
@@ -68,6 +69,14 @@ class Item(models.Model):
                 name="item_unique_external_id",
             )
         ]
+        # Keyset pages walk the catalog by id within a filter; these keep a
+        # filtered page an index range scan at a million rows. Full-text search
+        # has a PostgreSQL-only GIN index (migration 0005, SEARCH_VECTOR_SQL in
+        # recommender/selectors/items.py).
+        indexes = [
+            models.Index(fields=["category", "id"], name="item_category_id"),
+            models.Index(fields=["price", "id"], name="item_price_id"),
+        ]
 
     def __str__(self) -> str:
         return self.title
@@ -78,14 +87,11 @@ class Item(models.Model):
         return [tag.strip() for tag in self.tags.split(",") if tag.strip()]
 
 
-class Action(models.TextChoices):
-    """What a visitor did with an item, weakest signal first."""
-
-    VIEW = "view", "view"
-    CLICK = "click", "click"
-    LIKE = "like", "like"
-    CART = "cart", "add to cart"
-    PURCHASE = "purchase", "purchase"
+#: What a visitor did with an item, weakest signal first (``Action.CART`` …),
+#: read from the one vocabulary in recommender/engine/actions.py.
+Action = models.TextChoices(
+    "Action", [(a.name.upper(), (a.name, a.label)) for a in ACTIONS]
+)
 
 
 class BrowsingEvent(models.Model):

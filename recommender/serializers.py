@@ -1,8 +1,24 @@
 """Plain-dict views of models, shared by the change log, the API and the sockets."""
 
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from recommender.models import Item
+
+#: Columns :func:`item_row_to_dict` reads, in order, for ``values_list(*ITEM_COLUMNS)``.
+ITEM_COLUMNS = (
+    "id",
+    "title",
+    "description",
+    "category_id",
+    "tags",
+    "price",
+    "rating",
+    "year",
+    "active",
+    "updated",
+)
 
 
 def item_to_dict(item: Item) -> dict[str, Any]:
@@ -20,4 +36,32 @@ def item_to_dict(item: Item) -> dict[str, Any]:
         "year": item.year,
         "active": bool(item.active),
         "updated": item.updated.isoformat() if item.updated else None,
+    }
+
+
+def item_row_to_dict(
+    row: tuple[Any, ...], category_names: dict[int, str]
+) -> dict[str, Any]:
+    """Return what :func:`item_to_dict` returns, from a row of ``ITEM_COLUMNS``.
+
+    Used where thousands of items are read at once: a tuple and a dict lookup
+    cost a fraction of a model instance and a join.
+    """
+    pk, title, description, category_id, tags, price, rating, year, active, updated = (
+        row
+    )
+    price_value: Decimal = price
+    updated_at: datetime | None = updated
+    return {
+        "id": pk,
+        "title": title,
+        "description": description,
+        "category": category_names.get(category_id) if category_id else None,
+        "category_id": category_id,
+        "tags": [tag.strip() for tag in tags.split(",") if tag.strip()],
+        "price": float(price_value),
+        "rating": float(rating),
+        "year": year,
+        "active": bool(active),
+        "updated": updated_at.isoformat() if updated_at else None,
     }

@@ -1,12 +1,31 @@
-"""``/api/items/``: the catalog snapshot."""
+"""``/api/items/``: keyset pages of the catalog, one item, the streamed full snapshot.
 
-from django.http import HttpRequest
-from ninja import Router, Schema
+Responses are gzip-compressed when the client accepts it. BREACH does not
+apply: the catalog is public, and no response mixes a secret with text an
+attacker controls.
+"""
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
+from typing import Any
+
+from django.core.handlers.asgi import ASGIRequest
+from django.db import connections
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
+from django.middleware.gzip import GZipMiddleware
+from ninja import Query, Router, Schema
 from pydantic import Field
 
-from recommender import selectors
+from recommender.api.schemas import ErrorOut
+from recommender.selectors import items as catalog
 
 router = Router(tags=["items"])
+
+_GZIP = GZipMiddleware(get_response=lambda request: HttpResponse())
 
 
 class ItemOut(Schema):
@@ -23,14 +42,161 @@ class ItemOut(Schema):
     updated: str | None
 
 
-class ItemsOut(Schema):
-    seq: int = Field(
-        description="Change-log seq this snapshot reflects; resume after it."
+class ItemsPage(Schema):
+    seq: int = Field(description="Change-log seq this page reflects; resume after it.")
+    items: list[ItemOut]
+    next: str | None = Field(
+        description="Cursor of the next page (pass as ?cursor=), null on the last."
     )
+
+
+class ItemsAll(Schema):
+    seq: int
     items: list[ItemOut]
 
 
-@router.get("/items/", response=ItemsOut, summary="Catalog snapshot with its seq")
-def items(request: HttpRequest) -> dict:
-    """Return every active item and the change-log seq they reflect."""
-    return selectors.items_snapshot()
+class CategoryOut(Schema):
+    id: int
+    name: str
+    slug: str
+
+
+class PageParams(Schema):
+    category: str | None = Field(None, description="Category id or slug.")
+    q: str | None = Field(
+        None, max_length=200, description="Search words; each must match."
+    )
+    min_price: Decimal | None = Field(None, ge=0)
+    max_price: Decimal | None = Field(None, ge=0)
+    cursor: str | None = Field(None, description="`next` of the previous page.")
+    limit: int = Field(
+        catalog.PAGE_LIMIT_DEFAULT,
+        ge=1,
+        description=f"Items per page; at most {catalog.PAGE_LIMIT_MAX} are returned.",
+    )
+
+
+def _json(request: HttpRequest, body: Any, status: int = 200) -> HttpResponseBase:
+    response = HttpResponse(
+        json.dumps(body, separators=(",", ":")),
+        content_type="application/json",
+        status=status,
+    )
+    return _GZIP.process_response(request, response)
+
+
+def _error(request: HttpRequest, status: int, code: str, message: str):
+    return _json(request, {"code": code, "message": message}, status)
+
+
+@router.get(
+    "/items/",
+    response={200: ItemsPage, 404: ErrorOut, 422: ErrorOut},
+    summary="A keyset page of the catalog, filtered, with its seq",
+)
+def items(request: HttpRequest, params: Query[PageParams]) -> HttpResponseBase:
+    """Return one page of active items in id order and the seq it reflects.
+
+    Follow ``next`` (as ``?cursor=``) until it is null to read every match
+    exactly once; then resume ``/ws/sync/`` after the first page's seq.
+    """
+    category_id = None
+    if params.category:
+        try:
+            category_id = catalog.category_resolve(value=params.category)
+        except LookupError:
+            return _error(request, 404, "not_found", "category: no such category")
+    after = None
+    if params.cursor:
+        if not params.cursor.isdigit():
+            return _error(request, 422, "bad_message", "cursor: not a cursor")
+        after = int(params.cursor)
+    page = catalog.items_page(
+        filters=catalog.ItemFilter(
+            category_id=category_id,
+            q=params.q or "",
+            min_price=params.min_price,
+            max_price=params.max_price,
+        ),
+        after=after,
+        limit=params.limit,
+    )
+    return _json(request, page)
+
+
+@router.get(
+    "/items/all/",
+    response=ItemsAll,
+    summary="Every active item with its seq, streamed",
+)
+def items_all(request: HttpRequest) -> HttpResponseBase:
+    """Stream the whole active catalog and the seq it reflects.
+
+    For clients that really want everything (an indexer's first load); the
+    dashboard reads pages. Memory stays at one chunk whatever the size.
+    """
+    content: Iterator[bytes] | AsyncIterator[bytes]
+    if isinstance(request, ASGIRequest):
+        content = _in_one_thread(catalog.items_stream)
+    else:
+        content = catalog.items_stream()
+    response = StreamingHttpResponse(content, content_type="application/json")
+    return _GZIP.process_response(request, response)
+
+
+@router.get(
+    "/items/{int:item_id}/",
+    response={200: ItemOut, 404: ErrorOut},
+    summary="One item (active or not)",
+)
+def item(request: HttpRequest, item_id: int) -> HttpResponseBase:
+    """Return one item by id, including a deactivated one (``active`` tells)."""
+    found = catalog.item_one(item_id=item_id)
+    if found is None:
+        return _error(request, 404, "not_found", "no such item")
+    return _json(request, found)
+
+
+@router.get(
+    "/categories/",
+    response=list[CategoryOut],
+    summary="Every category, for filters",
+)
+def categories(request: HttpRequest) -> HttpResponseBase:
+    """Return every category with the slug ``/api/items/?category=`` accepts."""
+    return _json(request, catalog.categories_list())
+
+
+def _in_one_thread(make: Callable[[], Iterator[bytes]]) -> AsyncIterator[bytes]:
+    """Drive the sync iterator ``make()`` from one dedicated thread, as async.
+
+    Under ASGI Django would otherwise read a sync iterator to its end into a
+    list before sending a byte; and the snapshot's transaction belongs to one
+    thread's connection, so every step must run in that same thread.
+    """
+
+    async def chunks() -> AsyncIterator[bytes]:
+        loop = asyncio.get_running_loop()
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="items-all")
+        source: list[Iterator[bytes]] = []
+
+        def step() -> bytes | None:
+            if not source:
+                source.append(make())
+            return next(source[0], None)
+
+        def finish() -> None:
+            try:
+                if source and hasattr(source[0], "close"):
+                    source[0].close()  # ends the transaction if the client left
+            finally:
+                connections.close_all()  # this thread's connections only
+
+        try:
+            while (chunk := await loop.run_in_executor(executor, step)) is not None:
+                yield chunk
+        finally:
+            await loop.run_in_executor(executor, finish)
+            executor.shutdown(wait=False)
+
+    return chunks()
