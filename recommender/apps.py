@@ -9,7 +9,7 @@ class RecommenderConfig(AppConfig):
 
     def ready(self) -> None:
         """Register the catalog with the change log."""
-        from recommender import signals  # noqa: F401 - connects the login merge
+        from recommender import receivers  # noqa: F401 - connects the login merge
         from recommender.models import Item
         from recommender.serializers import item_to_dict
         from sync import registry

@@ -1,45 +1,29 @@
-"""Signal receivers: visitor merge on login, category edits reaching the change log."""
+"""Signals the recommender sends about figures the project keeps.
 
-from typing import Any
+The recommender never imports the project package: whoever keeps live
+figures or Prometheus metrics (``recsite.recommender_hooks``) connects to
+these. Each is sent once per batch, not once per row, so an unconnected
+signal costs nothing on the event path.
+"""
 
-from django.contrib.auth.signals import user_logged_in
-from django.db.models.signals import post_delete, post_save, pre_delete
-from django.dispatch import receiver
+from django.dispatch import Signal
 
-from recommender.models import Category, Item
-from recommender.services.catalog import items_changed
-from recommender.services.visitors import SESSION_KEY, visitor_merge
+#: Events were stored durably. ``actions``: list[str], one per new event
+#: (resends excluded); ``source``: "ws" or "api".
+events_stored = Signal()
 
+#: Users' lists were scored. ``count``: int, lists; ``computed_ms``: float,
+#: each list's share of the scoring time in milliseconds.
+lists_scored = Signal()
 
-@receiver(user_logged_in, dispatch_uid="recsite-merge-visitor")
-def merge_visitor_on_login(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
-    """Called after login (the session data survives the key rotation)."""
-    session = getattr(request, "session", None)
-    if session is None or SESSION_KEY not in session:
-        return
-    visitor_id = session.pop(SESSION_KEY)
-    visitor_merge(visitor_id=int(visitor_id), user_id=user.pk)
+#: A list was sent down a socket. ``path``: "direct" (by the socket that
+#: sent the event or connected) or "layer" (from the channel layer).
+list_sent = Signal()
 
+#: A socket's event was answered with its new list. ``push_secs``: float,
+#: seconds from receiving the frame to sending the list; ``computed_ms``:
+#: float, the list's scoring time in milliseconds.
+event_pushed = Signal()
 
-@receiver(post_save, sender=Category, dispatch_uid="recsite-category-renamed")
-def category_saved(
-    sender: Any, instance: Category, raw: bool, created: bool, **kwargs: Any
-) -> None:
-    """A renamed category changes every item's wire form: record their upserts."""
-    if raw or created:
-        return
-    items_changed(Item.objects.filter(category_id=instance.pk))
-
-
-@receiver(pre_delete, sender=Category, dispatch_uid="recsite-category-deleting")
-def category_deleting(sender: Any, instance: Category, **kwargs: Any) -> None:
-    """Remember the items whose category is about to be cleared (SET_NULL)."""
-    instance._item_ids = list(instance.items.values_list("pk", flat=True))
-
-
-@receiver(post_delete, sender=Category, dispatch_uid="recsite-category-deleted")
-def category_deleted(sender: Any, instance: Category, **kwargs: Any) -> None:
-    """Record the upserts of items that lost their category with it."""
-    ids = getattr(instance, "_item_ids", [])
-    if ids:
-        items_changed(Item.objects.filter(pk__in=ids))
+#: Pushing lists through the channel layer failed. ``user_ids``: list[int].
+push_failed = Signal()

@@ -2,14 +2,15 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from recommender import views
+from recommender import views as recommender_views
 from recommender.api import api
+from recsite import views
 
 admin.site.site_header = "recsite catalog"
 admin.site.site_title = "recsite admin"
 
 urlpatterns = [
-    path("", views.dashboard, name="dashboard"),
+    path("", recommender_views.dashboard, name="dashboard"),
     # Browsers ask for /favicon.ico on every page, admin pages included.
     path("favicon.ico", views.favicon, name="favicon"),
     path("ops/", views.ops, name="ops"),

@@ -70,13 +70,13 @@ def _static_manifest(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]
 @pytest.fixture(autouse=True)
 def _fresh_engine() -> Iterator[None]:
     """Forget the process-wide engine and seq: each test brings its own database."""
-    from recommender.services.recommendations import live_engine
+    from recommender.services.live import live
     from sync.hub import hub
 
-    live_engine.reset()
+    live.reset()
     hub.seq_forget()
     yield
-    live_engine.reset()
+    live.reset()
     hub.seq_forget()
 
 

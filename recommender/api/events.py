@@ -1,36 +1,58 @@
 """``/api/events/``: server-to-server event ingestion."""
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from django.contrib.auth import get_user_model
 from django.http import HttpRequest
 from ninja import Router, Schema
 from ninja.responses import Status
 from ninja.security import HttpBearer
-from pydantic import ConfigDict, Field, StrictInt
+from pydantic import ConfigDict, Field, StrictInt, StrictStr
 
 from recommender.api.schemas import ErrorOut
+from recommender.engine.actions import ActionName
 from recommender.messages import ClientId
-from recommender.services import recommendations as recs
-from recommender.services.events import UnknownItem, event_record
+from recommender.services.events import NewEvent, UnknownItem
+from recommender.services.ingest import events_ingest, ingest_user_id
 from recommender.services.tokens import token_authenticate
 
 router = Router(tags=["events"])
 
+# A username as Django's default user model allows it (no NUL: PostgreSQL
+# text cannot hold it, so it can name no account).
+Username = Annotated[
+    StrictStr, Field(min_length=1, max_length=150, pattern=r"^[^\x00]+$")
+]
+UserId = Annotated[StrictInt, Field(ge=1, le=2**63 - 1)]
+
 
 class EventIn(Schema):
     model_config = ConfigDict(extra="forbid", strict=True)
-    user: StrictInt = Field(ge=1, le=2**63 - 1, description="Database id of the user.")
+    user: Username | UserId = Field(
+        description=(
+            "The account the event belongs to: its username (a string, the "
+            "name your service knows the customer by), or its numeric "
+            "database id (an integer, accepted for existing clients)."
+        ),
+        examples=["shopper0001", 3],
+    )
     item: StrictInt = Field(ge=1, le=2**63 - 1)
-    action: Literal["view", "click", "like", "cart", "purchase"]
-    id: ClientId = Field(description="Client id; resending it is a no-op.")
+    action: ActionName
+    id: ClientId = Field(
+        description=(
+            "Client id, unique per user; resending it stores nothing and "
+            "leaves the user's list (and its version) as it is."
+        )
+    )
 
 
 class EventAcceptedOut(Schema):
     status: Literal["accepted", "duplicate"]
     id: str
     version: int = Field(
-        description="Version of the user's recommendations after the event."
+        description=(
+            "Version of the user's recommendations after the event (unchanged "
+            "for a duplicate)."
+        )
     )
 
 
@@ -49,23 +71,25 @@ class BearerToken(HttpBearer):
 )
 def events(request: HttpRequest, payload: EventIn) -> Status:
     """Store the event, recompute the user's list and push it to their sockets."""
-    if not get_user_model().objects.filter(pk=payload.user, is_active=True).exists():
+    user_id = ingest_user_id(user=payload.user)
+    if user_id is None:
         return Status(
             422,
             {"code": "unknown_user", "message": f"user {payload.user} does not exist"},
         )
-    try:
-        stored = event_record(
-            user_id=payload.user,
-            item_id=payload.item,
-            action=payload.action,
-            client_id=payload.id,
-            source="api",
+    (outcome,) = events_ingest(
+        events=[NewEvent(user_id, payload.item, payload.action, payload.id)],
+        source="api",
+    )
+    if isinstance(outcome, UnknownItem):
+        return Status(422, {"code": "unknown_item", "message": str(outcome)})
+    stored, message = outcome
+    if message is None:
+        # The account was deleted between the check and the write.
+        return Status(
+            422,
+            {"code": "unknown_user", "message": f"user {payload.user} does not exist"},
         )
-    except UnknownItem as exc:
-        return Status(422, {"code": "unknown_item", "message": str(exc)})
-    message = recs.recommendations_compute(user_id=payload.user)
-    recs.recommendations_push(user_id=payload.user, message=message)
     status = "accepted" if stored.created else "duplicate"
     return Status(
         202, {"status": status, "id": payload.id, "version": message["version"]}

@@ -1,4 +1,7 @@
-"""Storing browsing events, one at a time or as one group commit."""
+"""Storing browsing events durably, one at a time or as one group commit.
+
+Each call reports the events it stored through :data:`recommender.signals.events_stored`.
+"""
 
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -7,9 +10,9 @@ from datetime import datetime
 from django.db import IntegrityError, connection
 from django.utils import timezone
 
+from recommender import signals
 from recommender.models import BrowsingEvent, Item
 from recommender.services.engine import ACTION_WEIGHTS
-from recsite import metrics
 from recsite.db import rows_insert, savepoint_if_in_transaction
 
 
@@ -19,12 +22,17 @@ class UnknownItem(Exception):
 
 @dataclass(frozen=True)
 class NewEvent:
-    """One browsing event as a client sent it."""
+    """One browsing event as a client sent it.
+
+    ``origin`` names the socket channel that sent it, if any: that socket
+    sends the new list itself, so the push to the user's sockets skips it.
+    """
 
     user_id: int
     item_id: int
     action: str
     client_id: str = ""
+    origin: str | None = None
 
 
 @dataclass(frozen=True)
@@ -55,6 +63,29 @@ def event_record(
     UnknownItem
         When the item does not exist or is inactive.
     """
+    stored = _event_insert(
+        user_id=user_id,
+        item_id=item_id,
+        action=action,
+        client_id=client_id,
+        created=created,
+        check_item=check_item,
+    )
+    if stored.created:
+        signals.events_stored.send(sender=StoredEvent, actions=[action], source=source)
+    return stored
+
+
+def _event_insert(
+    *,
+    user_id: int,
+    item_id: int,
+    action: str,
+    client_id: str,
+    created: datetime | None,
+    check_item: bool,
+) -> StoredEvent:
+    """Store one event (see :func:`event_record`) without reporting it."""
     if check_item and not Item.objects.filter(pk=item_id, active=True).exists():
         raise UnknownItem(f"item {item_id} does not exist or is not active")
     try:
@@ -78,12 +109,11 @@ def event_record(
         if existing is None:
             raise UnknownItem(f"item {item_id} does not exist") from None
         return StoredEvent(event_id=existing, created=False)
-    metrics.EVENTS.labels(action=action, source=source).inc()
     return StoredEvent(event_id=event.pk, created=True)
 
 
 def events_record(
-    *, events: list[NewEvent], active_ids: Collection[int]
+    *, events: list[NewEvent], active_ids: Collection[int], source: str = "ws"
 ) -> list[StoredEvent | UnknownItem]:
     """Store many users' events with one INSERT and one durable commit.
 
@@ -104,6 +134,21 @@ def events_record(
     """
     if not events:
         return []
+    outcomes = _events_insert(events, active_ids)
+    actions = [
+        event.action
+        for event, outcome in zip(events, outcomes, strict=True)
+        if isinstance(outcome, StoredEvent) and outcome.created
+    ]
+    if actions:
+        signals.events_stored.send(sender=StoredEvent, actions=actions, source=source)
+    return outcomes
+
+
+def _events_insert(
+    events: list[NewEvent], active_ids: Collection[int]
+) -> list[StoredEvent | UnknownItem]:
+    """Store the events (see :func:`events_record`) without reporting them."""
     outcomes: list[StoredEvent | UnknownItem | None] = [None] * len(events)
     unknown = {e.item_id for e in events if e.item_id not in active_ids}
     if unknown:
@@ -128,11 +173,12 @@ def events_record(
         for index in todo:
             event = events[index]
             try:
-                outcomes[index] = event_record(
+                outcomes[index] = _event_insert(
                     user_id=event.user_id,
                     item_id=event.item_id,
                     action=event.action,
                     client_id=event.client_id,
+                    created=None,
                     check_item=False,
                 )
             except UnknownItem as exc:
@@ -147,7 +193,6 @@ def events_record(
         ids = inserted.get((event.user_id, event.client_id))
         if ids:
             outcomes[index] = StoredEvent(event_id=ids.pop(0), created=True)
-            metrics.EVENTS.labels(action=event.action, source="ws").inc()
         else:
             resent.append(index)
     if resent:

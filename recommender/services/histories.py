@@ -135,5 +135,3 @@ def _merged(entry: _Entry, rows: list[EventRow], *, limit: int) -> _Entry:
     )
     return _Entry(history=history, ids=ids[keep], loaded_at=entry.loaded_at)
 
-
-history_cache = HistoryCache()

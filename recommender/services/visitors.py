@@ -7,6 +7,7 @@ history and list version move to the account and the visitor row goes away.
 """
 
 import uuid
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
@@ -40,6 +41,24 @@ def visitor_for_session(*, session: dict, create: bool) -> int | None:
     )
     session[SESSION_KEY] = visitor.pk
     return visitor.pk
+
+
+def visitor_for_socket(*, session: Any) -> int | None:
+    """Return the visitor behind a socket's session, creating one on first use.
+
+    None when the socket carries no session at all (no cookie, or a cookie
+    naming no stored session): such a socket is refused. A new visitor's id
+    is saved in the session, so the page's next socket finds it.
+    """
+    if session is None or session.session_key is None:
+        return None
+    visitor_id = visitor_for_session(session=session, create=False)
+    if session.session_key is None:
+        return None  # the cookie named no stored session
+    if visitor_id is None:
+        visitor_id = visitor_for_session(session=session, create=True)
+        session.save()
+    return visitor_id
 
 
 def visitor_merge(*, visitor_id: int, user_id: int) -> int:

@@ -238,7 +238,7 @@ async def test_an_anonymous_visitor_gets_lists_and_keeps_their_history_on_login(
 
 
 async def test_an_operator_recompute_reaches_every_user_with_their_own_list():
-    from recommender.services.recommendations import users_recompute
+    from recommender.services.recompute import users_recompute
 
     items, ann, ann_cookie = await setup_user("ann")
     bob, bob_cookie = await database_sync_to_async(session_cookie)("bob")
@@ -267,7 +267,7 @@ async def test_a_list_pushed_by_another_process_makes_the_history_read_again():
     from django.utils import timezone
 
     from recommender import messages
-    from recommender.services.histories import history_cache
+    from recommender.services.live import live
 
     items, ann, cookie = await setup_user("ann")
     socket, _ = await open_socket(cookie)
@@ -286,13 +286,13 @@ async def test_a_list_pushed_by_another_process_makes_the_history_read_again():
         weight=2.5,
         created=timezone.now() - timedelta(days=2),
     )
-    seen = await database_sync_to_async(history_cache.histories)([ann])
+    seen = await database_sync_to_async(live.histories.histories)([ann])
     assert items[9].pk not in seen[ann].item_ids.tolist()
     await get_channel_layer().group_send(
         messages.user_group(ann),
         messages.layer_recs(text="{}", version=0, origin=None, process="elsewhere"),
     )
     assert await socket.receive_nothing(timeout=0.3)  # an older version: not shown
-    seen = await database_sync_to_async(history_cache.histories)([ann])
+    seen = await database_sync_to_async(live.histories.histories)([ann])
     assert seen[ann].item_ids.tolist() == [items[9].pk, items[0].pk]
     await socket.disconnect()

@@ -13,11 +13,9 @@ from django.utils import timezone
 from recommender.models import BrowsingEvent, Impression, RecommendationSnapshot
 from recommender.services.event_batches import EventBatcher, Scored
 from recommender.services.events import NewEvent, StoredEvent, UnknownItem
-from recommender.services.histories import history_cache
-from recommender.services.recommendations import (
-    events_process,
-    recommendations_compute,
-)
+from recommender.services.ingest import events_ingest
+from recommender.services.live import live
+from recommender.services.recommendations import recommendations_compute
 from tests.conftest import ROOT
 from tests.factories import catalog
 
@@ -48,7 +46,7 @@ def test_one_batch_stores_each_event_once_and_answers_each_in_order() -> None:
         NewEvent(cid, 999_999, "view", "c2"),  # an item that never existed
     ]
 
-    outcomes = events_process(events=events)
+    outcomes = events_ingest(source="ws", events=events)
 
     assert [type(o).__name__ for o in outcomes] == [
         "tuple",
@@ -86,10 +84,14 @@ def test_one_batch_stores_each_event_once_and_answers_each_in_order() -> None:
 def test_versions_keep_rising_across_batches_and_other_writers() -> None:
     items = catalog(30)
     (ann,) = _users(1)
-    first = events_process(events=[NewEvent(ann, items[0].pk, "view", "e1")])
+    first = events_ingest(
+        source="ws", events=[NewEvent(ann, items[0].pk, "view", "e1")]
+    )
     # Another process stores version 2 first: this one must not reuse it.
     RecommendationSnapshot.objects.create(user_id=ann, version=2, items=[])
-    second = events_process(events=[NewEvent(ann, items[1].pk, "view", "e2")])
+    second = events_ingest(
+        source="ws", events=[NewEvent(ann, items[1].pk, "view", "e2")]
+    )
     assert first[0][1]["version"] == 1
     assert second[0][1]["version"] == 3
 
@@ -97,13 +99,15 @@ def test_versions_keep_rising_across_batches_and_other_writers() -> None:
 def test_cached_history_sees_events_other_processes_store() -> None:
     items = catalog(30)
     (ann,) = _users(1)
-    events_process(events=[NewEvent(ann, items[0].pk, "view", "e1")])
+    events_ingest(source="ws", events=[NewEvent(ann, items[0].pk, "view", "e1")])
     # Another server process (or the API) stores an event for Ann.
     BrowsingEvent.objects.create(
         user_id=ann, item_id=items[7].pk, action="purchase", weight=4.0
     )
-    after = events_process(events=[NewEvent(ann, items[1].pk, "view", "e2")])
-    history = history_cache.histories([ann])[ann]
+    after = events_ingest(
+        source="ws", events=[NewEvent(ann, items[1].pk, "view", "e2")]
+    )
+    history = live.histories.histories([ann])[ann]
     assert history.item_ids.tolist() == [items[0].pk, items[7].pk, items[1].pk]
     assert items[7].pk not in _listed(after[0][1])
 
@@ -111,7 +115,7 @@ def test_cached_history_sees_events_other_processes_store() -> None:
 def test_old_events_merged_in_are_read_after_forget_or_expiry() -> None:
     items = catalog(30)
     (ann,) = _users(1)
-    events_process(events=[NewEvent(ann, items[0].pk, "view", "e1")])
+    events_ingest(source="ws", events=[NewEvent(ann, items[0].pk, "view", "e1")])
     # A visitor's history merged on login carries its old timestamps: the
     # cache's "newer than" read cannot see it ...
     BrowsingEvent.objects.create(
@@ -121,10 +125,10 @@ def test_old_events_merged_in_are_read_after_forget_or_expiry() -> None:
         weight=2.5,
         created=timezone.now() - timedelta(days=3),
     )
-    assert history_cache.histories([ann])[ann].item_ids.tolist() == [items[0].pk]
+    assert live.histories.histories([ann])[ann].item_ids.tolist() == [items[0].pk]
     # ... until the user reconnects (the consumer forgets them) ...
-    history_cache.forget(ann)
-    assert history_cache.histories([ann])[ann].item_ids.tolist() == [
+    live.histories.forget(ann)
+    assert live.histories.histories([ann])[ann].item_ids.tolist() == [
         items[9].pk,
         items[0].pk,
     ]
@@ -137,7 +141,7 @@ def test_old_events_merged_in_are_read_after_forget_or_expiry() -> None:
         created=timezone.now() - timedelta(days=2),
     )
     with override_settings(RECS_HISTORY_CACHE_SECS=0):
-        ids = history_cache.histories([ann])[ann].item_ids.tolist()
+        ids = live.histories.histories([ann])[ann].item_ids.tolist()
     assert ids == [items[9].pk, items[10].pk, items[0].pk]
 
 
@@ -146,8 +150,10 @@ def test_history_keeps_the_latest_events_only() -> None:
     (ann,) = _users(1)
     with override_settings(RECS_HISTORY_EVENTS=3):
         for i in range(5):
-            events_process(events=[NewEvent(ann, items[i].pk, "view", f"e{i}")])
-        history = history_cache.histories([ann])[ann]
+            events_ingest(
+                source="ws", events=[NewEvent(ann, items[i].pk, "view", f"e{i}")]
+            )
+        history = live.histories.histories([ann])[ann]
     assert history.item_ids.tolist() == [items[2].pk, items[3].pk, items[4].pk]
 
 
@@ -188,7 +194,9 @@ async def test_batcher_groups_concurrent_events_and_isolates_failures() -> None:
 def test_unknown_item_outcome_carries_a_clear_message() -> None:
     catalog(3)
     (ann,) = _users(1)
-    (outcome,) = events_process(events=[NewEvent(ann, 424242, "view", "u1")])
+    (outcome,) = events_ingest(
+        source="ws", events=[NewEvent(ann, 424242, "view", "u1")]
+    )
     assert isinstance(outcome, UnknownItem)
     assert "424242" in str(outcome)
 
@@ -204,11 +212,11 @@ call_command("seed_demo", items=60, users=3, verbosity=0)
 from django.contrib.auth import get_user_model
 from recommender.models import BrowsingEvent, Impression, Item
 from recommender.services.events import NewEvent
-from recommender.services.recommendations import events_process
+from recommender.services.ingest import events_ingest
 users = list(get_user_model().objects.values_list("pk", flat=True)[:2])
 items = list(Item.objects.filter(active=True).values_list("pk", flat=True)[:3])
 before = BrowsingEvent.objects.count()
-out = events_process(events=[
+out = events_ingest(source="ws", events=[
     NewEvent(users[0], items[0], "view", "s1"),
     NewEvent(users[1], items[1], "like", "s2"),
     NewEvent(users[0], items[2], "cart", "s3"),
@@ -223,8 +231,9 @@ assert Impression.objects.filter(user_id=users[1]).count() == 10
 # must make the second wait for the first, not fail with "database is locked".
 import threading
 from django.db import connection
-from recommender.services.recommendations import live_engine, recommendations_compute
-live_engine.versions.clear()  # a fresh process: versions are read first
+from recommender.services.live import live
+from recommender.services.recommendations import recommendations_compute
+live.versions.clear()  # a fresh process: versions are read first
 versions, failures = [], []
 start = threading.Barrier(8)
 def tab():
@@ -263,5 +272,5 @@ print("ok")
 def test_recompute_after_a_batch_continues_the_version() -> None:
     items = catalog(30)
     (ann,) = _users(1)
-    events_process(events=[NewEvent(ann, items[0].pk, "view", "e1")])
+    events_ingest(source="ws", events=[NewEvent(ann, items[0].pk, "view", "e1")])
     assert recommendations_compute(user_id=ann)["version"] == 2

@@ -24,7 +24,7 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from websockets.sync.client import connect
 
-import recsite.ratelimit
+import recommender.limits
 from recommender.models import BrowsingEvent
 from recsite.asgi import application
 from sync.selectors import seq_latest
@@ -113,7 +113,7 @@ def test_fuzzed_frames_each_get_their_answer_and_nothing_crashes(
     settings.SYNC_HEARTBEAT_SECS = 3600
     clock = FakeClock()
     monkeypatch.setattr(
-        recsite.ratelimit, "time", types.SimpleNamespace(monotonic=clock)
+        recommender.limits, "time", types.SimpleNamespace(monotonic=clock)
     )
 
     cat = make_catalog()

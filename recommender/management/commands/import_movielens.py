@@ -49,7 +49,7 @@ class Command(BaseCommand):
         )
         if options["no_refit"]:
             return
-        from recommender.services.recommendations import model_refit
+        from recommender.services.recompute import model_refit
 
         started = time.perf_counter()
         self.stdout.write("Refitting the engine…", ending="")

@@ -5,7 +5,7 @@ import time
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from recommender.services.recommendations import model_refit, users_recompute
+from recommender.services.recompute import model_refit, users_recompute
 
 
 class Command(BaseCommand):

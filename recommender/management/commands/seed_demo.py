@@ -5,7 +5,7 @@ import time
 from django.core.management.base import BaseCommand, CommandParser
 
 from recommender.services.demo import demo_accounts_ensure, demo_seed
-from recommender.services.recommendations import model_refit
+from recommender.services.recompute import model_refit
 
 
 class Command(BaseCommand):

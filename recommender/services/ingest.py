@@ -1,0 +1,129 @@
+"""The one way a browsing event enters: store durably, score, push on commit.
+
+The socket batcher (:mod:`recommender.services.event_batches`) and
+``POST /api/events/`` both call :func:`events_ingest`; nothing else stores,
+rescores and pushes for an event.
+"""
+
+from dataclasses import dataclass
+from functools import partial
+from typing import Literal
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+
+from recommender import messages
+from recommender.services.events import (
+    NewEvent,
+    StoredEvent,
+    UnknownItem,
+    events_record,
+)
+from recommender.services.live import live
+from recommender.services.push import Push, push_of, pushes_send
+from recommender.services.recommendations import (
+    recommendations_compute_many,
+    recommendations_current,
+)
+
+Source = Literal["ws", "api"]
+EventOutcome = tuple[StoredEvent, messages.RecommendationsMessage | None] | UnknownItem
+
+
+@dataclass(frozen=True)
+class _SourcePolicy:
+    """How events from one source are answered."""
+
+    # The new list goes straight to the socket that sent the event: record
+    # it as impressions for the online metrics.
+    shown: bool
+    # Rescore a user whose events in the batch are all resends. The socket
+    # protocol answers every acked event with a newer list (a client resends
+    # when it lost the ack, and waits for the list that follows it); a server
+    # resending over HTTP wants its duplicate to change nothing.
+    rescore_resends: bool
+
+
+_POLICIES: dict[str, _SourcePolicy] = {
+    "ws": _SourcePolicy(shown=True, rescore_resends=True),
+    "api": _SourcePolicy(shown=False, rescore_resends=False),
+}
+
+
+def events_ingest(*, events: list[NewEvent], source: Source) -> list[EventOutcome]:
+    """Store events durably, rescore their users, push the new lists on commit.
+
+    One durable commit covers the whole batch (group commit), and each user
+    is scored once however many of their events it holds, after all of them
+    are stored. Items are checked against the live catalog in memory; an id
+    the engine does not know yet (created a moment ago) is checked in the
+    database. Each new list goes to every socket of its user in every
+    process, except the socket that sent the event (``NewEvent.origin``),
+    once the surrounding transaction (if any) commits.
+
+    Must run in autocommit mode or inside the caller's transaction; the
+    events are durable before this returns in autocommit mode.
+
+    Parameters
+    ----------
+    events : list of NewEvent
+        In arrival order; a user's later event is stored and scored after
+        their earlier one.
+    source : {"ws", "api"}
+        Where they came from: a metrics label, and whether lists count as
+        shown and resends are rescored.
+
+    Returns
+    -------
+    list of (StoredEvent, message or None) or UnknownItem
+        One outcome per event, in order. The message is the user's list after
+        the event: a new one, or for an HTTP resend the current one. None when
+        it could not be stored (the user was deleted meanwhile).
+    """
+    policy = _POLICIES[source]
+    state = live.engine.current()
+    recorded = events_record(events=events, active_ids=state.active_ids, source=source)
+    rescored: dict[int, None] = {}
+    unchanged: dict[int, None] = {}
+    for event, outcome in zip(events, recorded, strict=True):
+        if isinstance(outcome, StoredEvent):
+            if outcome.created or policy.rescore_resends:
+                rescored[event.user_id] = None
+            else:
+                unchanged[event.user_id] = None
+    lists = recommendations_compute_many(user_ids=list(rescored), shown=policy.shown)
+    origins: dict[int, str | None] = {}
+    for event in events:
+        origins.setdefault(event.user_id, event.origin)
+    pushes = [
+        push_of(user_id=user_id, message=message, origin=origins[user_id])
+        for user_id, message in lists.items()
+    ]
+    transaction.on_commit(partial(_pushes_send, pushes))
+    for user_id in unchanged.keys() - rescored.keys():
+        lists[user_id] = recommendations_current(user_id=user_id)
+    return [
+        outcome
+        if isinstance(outcome, UnknownItem)
+        else (outcome, lists.get(event.user_id))
+        for event, outcome in zip(events, recorded, strict=True)
+    ]
+
+
+def _pushes_send(pushes: list[Push]) -> None:
+    pushes_send(pushes=pushes)
+
+
+def ingest_user_id(*, user: int | str) -> int | None:
+    """Return the id of the active account a calling service names, or None.
+
+    ``user`` is the account's username (a string: the name the calling
+    service knows its customer by) or its database id (an integer, as older
+    clients send). Visitors (inactive rows) are not accepted.
+    """
+    accounts = get_user_model().objects.filter(is_active=True)
+    if isinstance(user, str):
+        accounts = accounts.filter(username=user)
+    else:
+        accounts = accounts.filter(pk=user)
+    return accounts.values_list("pk", flat=True).first()
