@@ -30,12 +30,14 @@ from numpy.typing import NDArray
 from recommender.engine.similarity import top_k
 
 __all__ = [
+    "PROMOTED",
     "RULE_KINDS",
     "RULE_TARGETS",
     "CompiledRules",
     "RuleCatalog",
     "RuleSpec",
     "Selection",
+    "promoted_reasons",
     "rules_compile",
 ]
 
@@ -61,6 +63,9 @@ RULE_TARGETS: dict[str, str] = {
 }
 
 _SECS_PER_DAY = 86400.0
+
+#: The reason an item placed by a rule (a pin, a boost) gives first.
+PROMOTED = "Promoted"
 
 # Which targets make sense for each kind; the model's validation reads this.
 KIND_TARGETS: dict[str, frozenset[str]] = {
@@ -504,3 +509,12 @@ def rules_compile(
         has_factors=has_factors,
         n_categories=len(catalog.category_names),
     )
+
+
+def promoted_reasons(reasons: list[str]) -> list[str]:
+    """Return an item's reasons led by "Promoted", keeping its strongest other one.
+
+    Two reasons at most, like every list's items: the rule that placed the
+    item, and why it would have been a candidate anyway.
+    """
+    return [PROMOTED, *[text for text in reasons if text != PROMOTED][:1]]

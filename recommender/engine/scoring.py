@@ -28,6 +28,7 @@ from recommender.engine.behaviour import Behaviour
 from recommender.engine.features import FeatureWeights, item_features_build
 from recommender.engine.indexing import gather_rows, lookup, sorted_catalog
 from recommender.engine.reasons import reasons_explain
+from recommender.engine.rules import CompiledRules, promoted_reasons
 from recommender.engine.signals import PERSONAL, Links, Signals, blend_weights
 from recommender.engine.similarity import EPSILON, top_k
 from recommender.engine.types import Catalog, History, Recommendation, ScoreParams
@@ -460,6 +461,7 @@ class Engine:
         now: float,
         exclude: NDArray[np.int64] | None = None,
         with_reasons: bool = True,
+        rules: CompiledRules | None = None,
     ) -> list[Recommendation]:
         """Return the ``k`` best items for a user, best first, with reasons.
 
@@ -479,6 +481,10 @@ class Engine:
             More item ids to leave out.
         with_reasons : bool
             Compute the human-readable reasons (skip for bulk evaluation).
+        rules : CompiledRules, optional
+            Merchandising rules over this engine's rows, applied inside the
+            ranking (exclusions and factors before the top-K, pins and the
+            diversity cap while selecting it).
 
         Returns
         -------
@@ -488,7 +494,16 @@ class Engine:
         rows, weights, event_rows = self._profile(history)
         signals, links = self._signals(rows, weights, now)
         return self._ranked(
-            history, rows, event_rows, signals, links, k, now, exclude, with_reasons
+            history,
+            rows,
+            event_rows,
+            signals,
+            links,
+            k,
+            now,
+            exclude,
+            with_reasons,
+            rules,
         )
 
     def recommend_many(
@@ -498,6 +513,7 @@ class Engine:
         k: int,
         now: float,
         with_reasons: bool = True,
+        rules: CompiledRules | None = None,
     ) -> list[list[Recommendation]]:
         """Return :meth:`recommend` for each of many users at one moment.
 
@@ -533,6 +549,7 @@ class Engine:
                         now,
                         None,
                         with_reasons,
+                        rules,
                     )
                 )
         return out
@@ -548,10 +565,16 @@ class Engine:
         now: float,
         exclude: NDArray[np.int64] | None,
         with_reasons: bool,
+        rules: CompiledRules | None = None,
     ) -> list[Recommendation]:
         """Blend one user's signals, take the top ``k`` and explain them."""
         total = self._blend(signals, event_rows, now, exclude)
-        best = top_k(total, k)
+        promoted = None
+        if rules is not None and not rules.is_identity:
+            selection = rules.select(rules.apply(total), k)
+            best, promoted = selection.rows, selection.promoted
+        else:
+            best = top_k(total, k)
         if not with_reasons:
             return [Recommendation(int(self.ids[i]), float(total[i]), []) for i in best]
         explained = reasons_explain(
@@ -563,6 +586,13 @@ class Engine:
             history=history,
             event_rows=event_rows,
         )
+        if promoted is not None:
+            explained = [
+                (promoted_reasons(texts) if up else texts, because)
+                for (texts, because), up in zip(
+                    explained, promoted.tolist(), strict=True
+                )
+            ]
         return [
             Recommendation(int(self.ids[i]), float(total[i]), texts, because)
             for i, (texts, because) in zip(best, explained, strict=True)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from django.contrib.auth import get_user_model
 
+from recommender.engine import Behaviour, Catalog, Engine, History, Interactions
 from recommender.engine.rules import (
     CompiledRules,
     RuleCatalog,
@@ -477,3 +478,116 @@ def test_rules_compile_over_the_engines_catalog_with_stock_from_the_database() -
     )
     row = catalog.ids.tolist().index(items[1].pk)
     assert np.flatnonzero(compiled.excluded).tolist() == [row]
+
+
+# --------------------------------------------------------------------------
+# Inside the engine's scoring
+# --------------------------------------------------------------------------
+def _engine_and_rule_catalog(n: int = 30):
+    """Three categories of ten; users' behaviour ties items within a category."""
+    ids = np.arange(1, n + 1, dtype=np.int64)
+    category = (np.arange(n) // 10).astype(np.int32)
+    catalog = Catalog(
+        ids=ids,
+        titles=[f"Item {i}" for i in ids],
+        category=category,
+        category_names=["Audio", "Kitchen", "Books"],
+        tags=[[] for _ in ids],
+        price=np.linspace(1, 30, n).astype(np.float32),
+        rating=np.full(n, 4.0, np.float32),
+        year=np.full(n, np.nan, np.float32),
+        active=np.ones(n, bool),
+        created=np.full(n, NOW - 400 * DAY),
+    )
+    users, items = [], []
+    for u in range(60):
+        block = (u % 3) * 10
+        for i in range(block, block + 10, 1 + u % 2):
+            users.append(u)
+            items.append(int(ids[i]))
+    interactions = Interactions(
+        np.array(users, np.int64),
+        np.array(items, np.int64),
+        np.ones(len(users), np.float32),
+        NOW - DAY * np.arange(len(users), 0, -1, dtype=np.float64),
+    )
+    engine = Engine(catalog, Behaviour.fit(interactions, now=NOW))
+    rule_catalog = RuleCatalog.build(
+        ids=engine.catalog.ids,
+        category=engine.catalog.category,
+        category_names=engine.catalog.category_names,
+        tags=engine.catalog.tags,
+        price=engine.catalog.price,
+        stock=None,
+        created=engine.catalog.created,
+    )
+    return engine, rule_catalog
+
+
+def _audio_fan() -> History:
+    return History(
+        item_ids=np.array([1, 2, 3], np.int64),
+        actions=["view", "like", "cart"],
+        weights=np.array([1.0, 2.5, 3.0], np.float32),
+        timestamps=NOW - np.array([3.0, 2.0, 1.0]),
+    )
+
+
+def test_engine_lists_drop_an_excluded_category_and_stay_full() -> None:
+    engine, rule_catalog = _engine_and_rule_catalog()
+    plain = engine.recommend(_audio_fan(), k=10, now=NOW)
+    assert [r.item_id for r in plain][:3] != []
+    assert any(engine.catalog.category[r.item_id - 1] == 0 for r in plain)
+    rules = rules_compile(
+        [RuleSpec("exclude", "category", category="Audio")], rule_catalog, now=NOW
+    )
+    ruled = engine.recommend(_audio_fan(), k=10, now=NOW, rules=rules)
+    assert len(ruled) == 10
+    assert all(engine.catalog.category[r.item_id - 1] != 0 for r in ruled)
+    # The same rules through the batch path give the same list.
+    batch = engine.recommend_many([_audio_fan()], k=10, now=NOW, rules=rules)[0]
+    assert [r.item_id for r in batch] == [r.item_id for r in ruled]
+
+
+def test_engine_pins_caps_and_says_promoted() -> None:
+    engine, rule_catalog = _engine_and_rule_catalog()
+    rules = rules_compile(
+        [
+            RuleSpec("pin", "items", item_ids=(25,), position=2),
+            RuleSpec("cap", cap=4),
+        ],
+        rule_catalog,
+        now=NOW,
+    )
+    ruled = engine.recommend(_audio_fan(), k=10, now=NOW, rules=rules)
+    assert len(ruled) == 10
+    assert ruled[1].item_id == 25
+    assert ruled[1].reasons[0] == "Promoted"
+    assert len(ruled[1].reasons) <= 2
+    counts = np.bincount(
+        [engine.catalog.category[r.item_id - 1] for r in ruled], minlength=3
+    )
+    # The pinned Books item counts toward its category's cap.
+    assert counts.max() <= 4
+    assert counts[0] == 4
+    assert not any("Promoted" in r.reasons for i, r in enumerate(ruled) if i != 1)
+    # Rules that change nothing leave the list exactly as it was.
+    none = rules_compile([], rule_catalog, now=NOW)
+    assert [
+        (r.item_id, r.reasons)
+        for r in engine.recommend(_audio_fan(), k=10, now=NOW, rules=none)
+    ] == [(r.item_id, r.reasons) for r in engine.recommend(_audio_fan(), k=10, now=NOW)]
+
+
+def test_a_boost_lifts_an_item_into_the_list_and_says_so() -> None:
+    engine, rule_catalog = _engine_and_rule_catalog()
+    plain = [r.item_id for r in engine.recommend(_audio_fan(), k=5, now=NOW)]
+    outside = next(i for i in range(11, 21) if i not in plain)
+    rules = rules_compile(
+        [RuleSpec("boost", "items", item_ids=(outside,), factor=1000.0)],
+        rule_catalog,
+        now=NOW,
+    )
+    ruled = engine.recommend(_audio_fan(), k=5, now=NOW, rules=rules)
+    assert ruled[0].item_id == outside
+    assert ruled[0].reasons[0] == "Promoted"
