@@ -11,13 +11,22 @@ class Command(BaseCommand):
     help = (
         "Import a MovieLens directory (100K: u.data/u.item/u.user, or CSV: "
         "ratings.csv/movies.csv/tags.csv) as categories, items, users and "
-        "timestamped browsing events, then refit the engine. Idempotent."
+        "timestamped browsing events, then refit the engine. Idempotent. "
+        "Refuses a catalog that holds other items unless --into-existing."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("directory", help="The MovieLens directory.")
         parser.add_argument(
             "--batch-size", type=int, default=5000, help="Rows per INSERT (5000)."
+        )
+        parser.add_argument(
+            "--into-existing",
+            action="store_true",
+            help=(
+                "Import even though the catalog already holds items that are not "
+                "from MovieLens (genres become categories, films cost $0.00)."
+            ),
         )
         parser.add_argument(
             "--no-refit",
@@ -35,6 +44,24 @@ class Command(BaseCommand):
 
     def handle(self, *args: object, **options: object) -> None:
         self.verbosity = int(options["verbosity"])
+        from recommender.models import Item
+
+        # A rerun finds only its own ("ml:") items; anything else is another
+        # catalog (the demo shop) that films would be mixed into.
+        others = Item.objects.exclude(external_id__startswith="ml:").count()
+        if others and not options["into_existing"]:
+            raise CommandError(
+                f"The catalog already holds {others} items that are not from "
+                "MovieLens (the demo shop?). Importing would add its film genres "
+                "as categories and its films at $0.00 next to them. Import into "
+                "an empty database (e.g. another DATABASE_URL, or `make clean` "
+                "and migrate), or pass --into-existing to mix them on purpose."
+            )
+        if others:
+            self.stderr.write(
+                f"Warning: mixing MovieLens into a catalog of {others} other items: "
+                "its genres become categories and its films cost $0.00."
+            )
         try:
             result = movielens_import(
                 options["directory"],
