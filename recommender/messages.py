@@ -8,6 +8,8 @@ from typing import Annotated, Any, Literal, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
+from recommender.engine.actions import ActionName
+
 LAYER_RECS = "recs.updated"
 OPS_GROUP = "ops.stats"
 LAYER_OPS = "ops.stats"
@@ -23,6 +25,8 @@ class RecommendedItem(TypedDict):
     title: str
     score: float
     reasons: list[str]
+    # Ids of the user's own items behind this one; empty for popularity.
+    because: list[int]
 
 
 class RecommendationsMessage(TypedDict):
@@ -50,6 +54,8 @@ def recommendations(
                 "title": str(item["title"]),
                 "score": round(float(item["score"]), 6),
                 "reasons": [str(reason) for reason in item["reasons"]],
+                # Lists stored before ``because`` existed have none.
+                "because": [int(i) for i in item.get("because", ())],
             }
             for item in items
         ],
@@ -94,7 +100,7 @@ class EventRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
     type: Literal["event"]
-    action: Literal["view", "click", "like", "cart", "purchase"]
+    action: ActionName
     item: StrictInt = Field(ge=1, le=2**63 - 1)
     id: ClientId
     user: Annotated[StrictInt, Field(ge=-(2**63), le=2**63 - 1)] | StrictStr | None = (

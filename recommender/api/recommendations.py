@@ -5,6 +5,7 @@ from typing import Literal
 from django.http import HttpRequest
 from ninja import Router, Schema
 from ninja.security import django_auth
+from pydantic import Field
 
 from recommender.api.schemas import ErrorOut
 from recommender.services import recommendations as recs
@@ -17,6 +18,11 @@ class RecommendedItemOut(Schema):
     title: str
     score: float
     reasons: list[str]
+    because: list[int] = Field(
+        default_factory=list,
+        description="Ids of the user's own items that contributed most to this "
+        "one, strongest first; empty when it comes from popularity or newness.",
+    )
 
 
 class RecommendationsOut(Schema):

@@ -1,7 +1,8 @@
 // "Your recent activity": the last browsing events of this tab, newest first,
 // each marked sending / saved / failed as the server answers.
 
-const VERBS = { view: "Viewed", click: "Opened", like: "Liked", cart: "Added to cart", purchase: "Bought" };
+import { DONE as VERBS } from "./vocabulary.js";
+
 // Inline SVG icons: emoji fonts are not on every machine.
 const svg = (d) =>
   `<svg viewBox="0 0 24 24" width="18" height="18" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round">${d}</svg>`;

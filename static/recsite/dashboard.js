@@ -16,6 +16,7 @@ const catalog = new Catalog(app.querySelector("[data-region='catalog']"));
 const detail = new DetailDialog(document.getElementById("detail"));
 const recs = new Recommendations(app.querySelector("[data-testid='recommendations']"));
 const activity = new ActivityStrip(app.querySelector("[data-region='activity']"));
+recs.titleOf = (id) => catalog.get(id)?.title;
 
 function titleOf(id) {
   const item = catalog.get(id);

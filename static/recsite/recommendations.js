@@ -22,12 +22,21 @@ export class Recommendations extends EventTarget {
     this.placeholder = section.querySelector("[data-field='placeholder']");
     this.loginPrompt = section.querySelector("[data-field='login']");
     this.version = -1;
-    this.shown = []; // [{id, title, score, reasons}]
+    this.shown = []; // [{id, title, score, reasons, because}]
+    // Item id -> title, for the "because" links (the dashboard sets it from
+    // its catalog); ids it cannot name are shown as "#id".
+    this.titleOf = () => undefined;
     this.els = new Map(); // id -> <li>
     this.pending = new Map(); // client id -> {id, action, item, sentAt, retryTimer}
     this.socket = null;
     this.available = null; // null: unknown yet, true: socket accepted, false: log in first
     this.list.addEventListener("click", (event) => {
+      // A "because" link opens the user's own item that led to this one.
+      const link = event.target.closest("button[data-because-item]");
+      if (link) {
+        this.dispatchEvent(new CustomEvent("open", { detail: { id: Number(link.dataset.becauseItem) } }));
+        return;
+      }
       const li = event.target.closest("li[data-item-id]");
       if (li) {
         const id = Number(li.dataset.itemId);
@@ -261,7 +270,8 @@ export class Recommendations extends EventTarget {
           <span class="rec-score" aria-hidden="true"><span data-field="score"></span></span>
           <ul class="rec-reasons" data-field="reasons"></ul>
         </span>
-      </button>`;
+      </button>
+      <p class="rec-because muted" data-field="because" hidden></p>`;
     this.els.set(id, li);
     return li;
   }
@@ -285,9 +295,34 @@ export class Recommendations extends EventTarget {
         }),
       );
     }
+    this._fillBecause(li.querySelector("[data-field='because']"), rec);
     li.querySelector("button").setAttribute(
       "aria-label",
       `${index + 1}. ${rec.title}${texts.length ? ` — ${texts.join("; ")}` : ""}`,
     );
+  }
+
+  _fillBecause(el, rec) {
+    // Links to the user's own items behind this one (outside the card's
+    // button: interactive content cannot nest).
+    const ids = Array.isArray(rec.because) ? rec.because.map(Number) : [];
+    const key = ids.join(",");
+    if (el.dataset.ids === key) return;
+    el.dataset.ids = key;
+    el.hidden = ids.length === 0;
+    if (!ids.length) {
+      el.replaceChildren();
+      return;
+    }
+    const parts = ["Because of "];
+    ids.forEach((id, i) => {
+      const link = document.createElement("button");
+      link.type = "button";
+      link.className = "link";
+      link.dataset.becauseItem = String(id);
+      link.textContent = this.titleOf(id) || `#${id}`;
+      parts.push(link, i < ids.length - 1 ? ", " : "");
+    });
+    el.replaceChildren(...parts);
   }
 }
