@@ -114,3 +114,50 @@ def test_metrics_need_staff_or_token_and_parse_as_prometheus(settings):
         "recsite_broadcast_failures",
         "recsite_changelog_lag",
     } <= names
+
+
+def test_event_ingestion_names_the_user_by_username_and_a_resend_changes_nothing():
+    from recommender.models import RecommendationSnapshot
+
+    items = catalog(12)
+    user_id, _ = session_cookie("gil")
+    issued = token_create(username="gil", name="shop-backend")
+    payload = {"user": "gil", "item": items[3].pk, "action": "cart", "id": "o-7"}
+    status, body = post_event(issued.token, payload)
+    assert (status, body["status"]) == (202, "accepted")
+    assert BrowsingEvent.objects.filter(user_id=user_id, action="cart").count() == 1
+    version = body["version"]
+    snapshots = RecommendationSnapshot.objects.filter(user_id=user_id).count()
+
+    status, body = post_event(issued.token, payload)
+    assert (status, body["status"]) == (202, "duplicate")
+    assert body["version"] == version, "a resend does not raise the list's version"
+    assert RecommendationSnapshot.objects.filter(user_id=user_id).count() == snapshots
+    # The numeric id still works for existing clients and names the same list.
+    status, body = post_event(issued.token, {**payload, "user": user_id})
+    assert (status, body["status"], body["version"]) == (202, "duplicate", version)
+    status, body = post_event(issued.token, {**payload, "user": user_id, "id": "o-8"})
+    assert (status, body["version"]) == (202, version + 1)
+
+
+def test_event_ingestion_refuses_unknown_and_visitor_usernames():
+    items = catalog(3)
+    session_cookie("hal")
+    issued = token_create(username="hal", name="x")
+    good = {"user": "hal", "item": items[0].pk, "action": "view", "id": "a"}
+    for user in ("nobody", "3", "hal\x00"):
+        status, body = post_event(issued.token, {**good, "user": user})
+        assert status == 422 and body["code"] in {"unknown_user", "bad_message"}, user
+    get_user_model().objects.create(username="visitor-abc", is_active=False)
+    status, body = post_event(issued.token, {**good, "user": "visitor-abc"})
+    assert (status, body["code"]) == (422, "unknown_user")
+    assert not BrowsingEvent.objects.exists()
+
+
+def test_openapi_schema_says_user_may_be_a_username():
+    schema = Client().get("/api/schema/").json()
+    user = schema["components"]["schemas"]["EventIn"]["properties"]["user"]
+    assert "username" in user["description"]
+    assert {"string", "integer"} <= {
+        option.get("type") for option in user.get("anyOf", [])
+    }

@@ -296,3 +296,36 @@ async def test_a_list_pushed_by_another_process_makes_the_history_read_again():
     seen = await database_sync_to_async(live.histories.histories)([ann])
     assert seen[ann].item_ids.tolist() == [items[9].pk, items[0].pk]
     await socket.disconnect()
+
+
+async def test_an_api_event_reaches_the_users_socket_and_a_resend_pushes_nothing():
+    import json as jsonlib
+
+    from django.test import Client as HttpClient
+
+    from recommender.services.tokens import token_create
+
+    items, _user_id, cookie = await setup_user("ivy")
+    issued = await database_sync_to_async(token_create)(username="ivy", name="shop")
+    socket, first = await open_socket(cookie)
+
+    def post(event_id: str) -> dict:
+        response = HttpClient().post(
+            "/api/events/",
+            data=jsonlib.dumps(
+                {"user": "ivy", "item": items[6].pk, "action": "like", "id": event_id}
+            ),
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Bearer {issued.token}",
+        )
+        assert response.status_code == 202, response.content
+        return response.json()
+
+    accepted = await database_sync_to_async(post)("api-1")
+    pushed = await socket.receive_json_from(timeout=5)
+    assert pushed["version"] == accepted["version"] == first["version"] + 1
+    assert items[6].pk not in {entry["id"] for entry in pushed["items"]}
+    again = await database_sync_to_async(post)("api-1")
+    assert (again["status"], again["version"]) == ("duplicate", pushed["version"])
+    assert await socket.receive_nothing(timeout=0.5)
+    await socket.disconnect()
