@@ -1,15 +1,13 @@
-// The catalog grid and its live sync with /ws/sync/.
+// The catalog grid, kept in sync with /ws/sync/.
 //
-// Sync rules (docs/protocol.md): load the snapshot from GET /api/items/, then
-// open the socket and resume after the snapshot's seq so nothing slips between
-// the two. Apply only the change numbered applied+1; drop older ones; a gap, or
-// a hello/heartbeat ahead of us, asks for a resume; while a resume is pending
-// gaps are ignored because the replay covers them. "reset" reloads the snapshot.
+// The sync rules (snapshot, resume after its seq, apply applied+1 only, reset
+// reloads) live in the sync app's client, static/sync/stream.js; this module
+// loads the snapshot for it and renders each change it hands over in order.
 
 import { requestJSON, debounce, reducedMotion } from "./api.js";
+import { SyncStream } from "../sync/stream.js";
 
 const PAGE_SIZE = 600;
-const RESUME_TIMEOUT_MS = 15000;
 
 function fold(text) {
   return String(text || "")
@@ -36,13 +34,16 @@ export class Catalog extends EventTarget {
 
     this.items = new Map(); // id -> ITEM
     this.cards = new Map(); // id -> <li>
-    this.applied = -1;
-    this.resumePending = false;
     this.reloading = false;
-    this.resumeTimer = 0;
-    this.socket = null;
     this.limit = PAGE_SIZE;
-    this.lastChangeAt = 0;
+    this.stream = new SyncStream({ loadSnapshot: () => this._fetchSnapshot() });
+    this.stream.addEventListener("change", (event) => this._change(event.detail));
+    this.stream.addEventListener("snapshoterror", (event) => {
+      this.empty.hidden = false;
+      this.empty.textContent = "Could not load the catalog. Retrying…";
+      console.warn("catalog snapshot failed:", event.detail.error.message);
+    });
+    this.stream.addEventListener("snapshot", () => this._snapshotLoaded());
 
     this.search.addEventListener(
       "input",
@@ -70,33 +71,38 @@ export class Catalog extends EventTarget {
     return this.items.get(id);
   }
 
+  /** The seq of the last change shown (the snapshot's until one arrives). */
+  get applied() {
+    return this.stream.applied;
+  }
+
+  get lastChangeAt() {
+    return this.stream.lastChangeAt;
+  }
+
   // --- snapshot -------------------------------------------------------------
 
   /** Replace the grid with GET /api/items/; retry with backoff until it works. */
   async loadSnapshot() {
+    await this.stream.loadSnapshot();
+  }
+
+  /** Load GET /api/items/ into the grid's items; return its seq (the stream's callback). */
+  async _fetchSnapshot() {
     this.reloading = true;
     this.root.setAttribute("aria-busy", "true");
-    let delayMs = 500;
-    for (;;) {
-      try {
-        const snapshot = await requestJSON("/api/items/");
-        this.items = new Map(snapshot.items.filter((i) => i.active !== false).map((i) => [i.id, i]));
-        this.applied = snapshot.seq;
-        // Cards are built lazily by render(); refresh the ones already built.
-        for (const [id, card] of this.cards) {
-          const item = this.items.get(id);
-          if (item) this._fillCard(card, item);
-          else this.cards.delete(id);
-        }
-        break;
-      } catch (error) {
-        this.empty.hidden = false;
-        this.empty.textContent = "Could not load the catalog. Retrying…";
-        console.warn("catalog snapshot failed:", error.message);
-        await new Promise((r) => setTimeout(r, delayMs + Math.random() * delayMs));
-        delayMs = Math.min(delayMs * 2, 10000);
-      }
+    const snapshot = await requestJSON("/api/items/");
+    this.items = new Map(snapshot.items.filter((i) => i.active !== false).map((i) => [i.id, i]));
+    // Cards are built lazily by render(); refresh the ones already built.
+    for (const [id, card] of this.cards) {
+      const item = this.items.get(id);
+      if (item) this._fillCard(card, item);
+      else this.cards.delete(id);
     }
+    return snapshot.seq;
+  }
+
+  _snapshotLoaded() {
     this.reloading = false;
     this.root.removeAttribute("aria-busy");
     this.root.dataset.seq = String(this.applied);
@@ -107,62 +113,14 @@ export class Catalog extends EventTarget {
 
   // --- socket ---------------------------------------------------------------
 
+  /** Follow `socket` (a ReconnectingSocket on /ws/sync/) from the loaded snapshot. */
   attach(socket) {
-    this.socket = socket;
-    socket.addEventListener("open", () => {
-      this.resumePending = false;
-      this.resume();
-    });
-    socket.addEventListener("close", () => {
-      this.resumePending = false;
-      clearTimeout(this.resumeTimer);
-    });
-    socket.addEventListener("message", (event) => this.handle(event.detail));
+    this.stream.attach(socket);
   }
 
-  /** Ask the server for every change after the last one applied. */
-  resume() {
-    if (this.resumePending || this.reloading || this.applied < 0) return;
-    if (!this.socket.send({ type: "resume", after: this.applied })) return;
-    this.resumePending = true;
-    clearTimeout(this.resumeTimer);
-    // A resume that never completes means a broken connection: start over.
-    this.resumeTimer = setTimeout(() => this.socket.reconnectNow(), RESUME_TIMEOUT_MS);
-  }
-
-  handle(message) {
-    switch (message.type) {
-      case "hello":
-      case "heartbeat":
-        if (!this.resumePending && message.seq > this.applied) this.resume();
-        break;
-      case "change":
-        this._change(message);
-        break;
-      case "resumed":
-        this.resumePending = false;
-        clearTimeout(this.resumeTimer);
-        if (message.seq > this.applied) this.resume();
-        break;
-      case "reset":
-        this.resumePending = false;
-        clearTimeout(this.resumeTimer);
-        this.loadSnapshot().then(() => this.resume());
-        break;
-      default:
-        break;
-    }
-  }
-
+  /** Show one change, handed over by the stream in seq order. */
   _change(message) {
-    if (this.reloading || message.seq <= this.applied) return;
-    if (message.seq !== this.applied + 1) {
-      if (!this.resumePending) this.resume();
-      return;
-    }
-    this.applied = message.seq;
-    this.root.dataset.seq = String(this.applied);
-    this.lastChangeAt = performance.now();
+    this.root.dataset.seq = String(message.seq);
     if (message.model !== "item") return;
     const id = Number(message.id);
     const data = message.data;
