@@ -50,6 +50,9 @@ DEFAULT_PLACEMENT = "for_you"
 #: it instead of the user's basket.
 ITEM_PLACEMENTS = frozenset({"similar", "complements"})
 
+#: (position in the sources, target row, value) of item-to-item links.
+Links = tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float32]]
+
 _EPSILON = 1e-9
 _TIE_WEIGHT = 1e-3
 
@@ -86,8 +89,10 @@ def similar_scores(
     -------
     scores : ndarray of shape (n_items,), float32
         ``-inf`` at ``anchor``.
-    behaviour, content : ndarray of shape (n_items,), float32
-        The two weighted parts, for the reasons.
+    behaviour : ndarray of shape (n_items,), float32
+        The behavioural part (max 1).
+    content : ndarray of shape (n_items,), float32
+        The feature cosine with the anchor, before ``content_weight``.
     """
     n = neighbours.shape[0]
     if not 0 <= anchor < n:
@@ -98,8 +103,7 @@ def similar_scores(
     behaviour = _max_normalised(behaviour)
     row = features[anchor]
     content = np.asarray(features @ row.T.toarray(), dtype=np.float32).ravel()
-    content *= np.float32(content_weight)
-    scores = behaviour + content
+    scores = behaviour + content * np.float32(content_weight)
     scores[anchor] = -np.inf
     return scores, behaviour, content
 
@@ -204,7 +208,7 @@ def complement_scores(
     complements: sp.csr_matrix,
     neighbours: sp.csr_matrix,
     fallback_weight: float = 0.05,
-) -> tuple[NDArray[np.float32], tuple[NDArray, NDArray, NDArray]]:
+) -> tuple[NDArray[np.float32], dict[str, Links]]:
     """Return scores of items that go with ``basket``, and the links used.
 
     Parameters
@@ -222,15 +226,18 @@ def complement_scores(
     -------
     scores : ndarray of shape (n_items,), float32
         ``-inf`` on the basket's own items; 0 everywhere for an empty basket.
-    links : (position, col, value)
-        Every weighted (basket item, target) contribution, for the reasons.
+    links : dict
+        ``"complements"`` and ``"fallback"``: each a (position in
+        ``basket``, target row, weighted value) triple of arrays, for the
+        reasons.
     """
     n = complements.shape[0]
     basket = np.asarray(basket, dtype=np.int64)
     scores = np.zeros(n, dtype=np.float32)
     empty = np.empty(0, dtype=np.int64)
     if not basket.size:
-        return scores, (empty, empty, np.empty(0, dtype=np.float32))
+        none = (empty, empty, np.empty(0, dtype=np.float32))
+        return scores, {"complements": none, "fallback": none}
     recency = np.exp2(-np.arange(basket.shape[0], dtype=np.float32) / 3.0)
     position, cols, vals = gather_rows(complements, basket)
     vals = vals * recency[position]
@@ -239,24 +246,24 @@ def complement_scores(
     top = float(f_vals.max()) if f_vals.size else 0.0
     if top > 0:
         f_vals *= np.float32(fallback_weight / top)
-    all_position = np.concatenate([position, f_position])
-    all_cols = np.concatenate([cols, f_cols])
+    all_cols = np.concatenate([cols, f_cols]).astype(np.int64)
     all_vals = np.concatenate([vals, f_vals]).astype(np.float32)
     scores += np.bincount(all_cols, weights=all_vals, minlength=n).astype(np.float32)
     scores[basket] = -np.inf
-    return scores, (all_position, all_cols, all_vals)
+    return scores, {
+        "complements": (position, cols.astype(np.int64), vals.astype(np.float32)),
+        "fallback": (f_position, f_cols.astype(np.int64), f_vals.astype(np.float32)),
+    }
 
 
-def strongest_source(
-    chosen: NDArray[np.int64],
-    links: tuple[NDArray, NDArray, NDArray],
-) -> NDArray[np.int64]:
+def strongest_source(chosen: NDArray[np.int64], links: Links) -> NDArray[np.int64]:
     """Return, per chosen row, the index of the link source adding most (-1: none).
 
     Parameters
     ----------
     chosen : ndarray of shape (k,), int64
-    links : (position, col, value) as returned by :func:`complement_scores`.
+    links : (position, col, value)
+        One of the link triples of :func:`complement_scores`.
 
     Returns
     -------

@@ -23,7 +23,20 @@ from django.db.models import Count, Q
 from django.utils import timezone
 from numpy.typing import NDArray
 
-from recommender.engine.placements import complements_fit
+from recommender.engine.actions import ACTION_WEIGHTS
+from recommender.engine.indexing import lookup
+from recommender.engine.placements import (
+    basket_rows,
+    complement_scores,
+    complements_fit,
+    similar_scores,
+    strongest_source,
+    trending_scores,
+)
+from recommender.engine.reasons import SIMILAR_MIN_COSINE
+from recommender.engine.rules import CompiledRules, promoted_reasons
+from recommender.engine.scoring import Engine
+from recommender.engine.types import History
 from recommender.models import Action, BrowsingEvent
 
 #: The day before the last hour is the baseline a rise is measured against.
@@ -178,3 +191,178 @@ class PlacementData:
 
 #: The process-wide instance.
 placement_data = PlacementData()
+
+
+# --------------------------------------------------------------------------
+# Scoring the lists of placements besides "for you"
+# --------------------------------------------------------------------------
+class UnknownPlacementItem(LookupError):
+    """The item a placement is about is not in the catalog (or not active)."""
+
+
+@dataclass(frozen=True)
+class PlacementList:
+    """One scored list of a placement, ready for the wire.
+
+    Attributes
+    ----------
+    placement : str
+    item : int or None
+        The item the list is about (``similar``, ``complements`` of an item).
+    items : list of dict
+        ``{"id", "title", "score", "reasons", "because"}``, best first.
+    computed_ms : float
+    variant_id : int or None
+        The experiment variant whose rules shaped it.
+    """
+
+    placement: str
+    item: int | None
+    items: list[dict]
+    computed_ms: float
+    variant_id: int | None
+
+
+#: Weight of "popular right now" under every placement's own score: it only
+#: orders items the placement has no opinion about, so lists stay full.
+_FILLER_WEIGHT = 1e-4
+
+
+def _shopper_text(count: int) -> str:
+    return f"Rising: {count} shopper{'s' if count != 1 else ''} in the last hour"
+
+
+def placement_score(
+    *,
+    engine: Engine,
+    placement: str,
+    item: int | None,
+    history: History | None,
+    rules: CompiledRules,
+    variant_id: int | None,
+    k: int,
+    now: float,
+    data: PlacementData | None = None,
+) -> PlacementList:
+    """Return the list of ``placement`` (``similar``, ``complements``, ``trending``).
+
+    Parameters
+    ----------
+    engine : Engine
+        The live engine (catalog rows, neighbours, features, popularity).
+    placement : str
+    item : int or None
+        Required for ``similar``; for ``complements`` replaces the basket.
+    history : History or None
+        The user's events (their basket for ``complements``).
+    rules : CompiledRules
+        The rules of this placement and variant over ``engine``'s rows.
+    variant_id : int or None
+    k : int
+    now : float
+        Epoch seconds.
+    data : PlacementData, optional
+        Trending counts and complements model (the process's by default).
+
+    Raises
+    ------
+    UnknownPlacementItem
+        ``item`` is not an active catalog item, or ``similar`` has none.
+    """
+    started = time.perf_counter()
+    data = data or placement_data
+    catalog = engine.catalog
+    anchor = -1
+    if item is not None:
+        anchor = int(lookup(engine.ids, np.array([item], dtype=np.int64))[0])
+        if anchor < 0 or not catalog.active[anchor]:
+            raise UnknownPlacementItem(f"item {item} is not in the catalog")
+    popularity = engine.popularity(now)
+    sources = np.empty(0, dtype=np.int64)
+    links = None
+    if placement == "similar":
+        if anchor < 0:
+            raise UnknownPlacementItem("similar needs an item")
+        scores, behaviour, content = similar_scores(
+            anchor, neighbours=engine.neighbours, features=engine.features
+        )
+    elif placement == "complements":
+        if anchor >= 0:
+            sources = np.array([anchor], dtype=np.int64)
+        elif history is not None and len(history.item_ids):
+            sources = basket_rows(
+                lookup(engine.ids, np.asarray(history.item_ids, dtype=np.int64)),
+                np.asarray(history.weights, dtype=np.float32),
+                min_weight=ACTION_WEIGHTS["cart"],
+            )
+        scores, links = complement_scores(
+            sources,
+            complements=data.complements(ids=engine.ids),
+            neighbours=engine.neighbours,
+        )
+    elif placement == "trending":
+        counts = data.trending(ids=engine.ids)
+        scores = trending_scores(
+            counts.recent, counts.past, past_hours=counts.past_hours
+        )
+    else:
+        raise ValueError(f"placement {placement!r} is not scored here")
+    scores = scores + popularity * np.float32(_FILLER_WEIGHT)
+    scores[~catalog.active] = -np.inf
+    scores[catalog.created > now] = -np.inf
+    selection = rules.select(rules.apply(scores), k)
+    best = selection.rows
+    if links is not None:
+        from_complements = strongest_source(best, links["complements"])
+        from_fallback = strongest_source(best, links["fallback"])
+    items: list[dict] = []
+    titles = catalog.titles
+    for col, row in enumerate(best.tolist()):
+        cat_index = int(catalog.category[row])
+        category = catalog.category_names[cat_index] if cat_index >= 0 else ""
+        filler = (
+            (f"Popular in {category}" if category else "Popular right now")
+            if popularity[row] > 0
+            else (f"More in {category}" if category else "New arrival")
+        )
+        because: list[int] = []
+        if placement == "similar":
+            if behaviour[row] > 0 and behaviour[row] >= content[row]:
+                reasons = [f"Often chosen with {titles[anchor]}"]
+                because = [int(engine.ids[anchor])]
+            elif content[row] >= SIMILAR_MIN_COSINE:
+                reasons = [f"Similar to {titles[anchor]}"]
+                because = [int(engine.ids[anchor])]
+            else:
+                reasons = [filler]
+        elif placement == "complements":
+            src = int(from_complements[col])
+            verb = "Goes well with"
+            if src < 0:
+                src, verb = int(from_fallback[col]), "Often chosen with"
+            if src >= 0:
+                reasons = [f"{verb} {titles[int(sources[src])]}"]
+                because = [int(engine.ids[int(sources[src])])]
+            else:
+                reasons = [filler]
+        else:
+            recent = int(counts.recent[row])
+            reasons = [_shopper_text(recent)] if recent > 0 else [filler]
+        if selection.promoted[col]:
+            reasons = promoted_reasons(reasons)
+        items.append(
+            {
+                "id": int(engine.ids[row]),
+                "title": titles[row],
+                "score": float(scores[row]) if np.isfinite(scores[row]) else 0.0,
+                "reasons": reasons,
+                "because": because,
+            }
+        )
+    return PlacementList(
+        placement=placement,
+        item=item,
+        items=items,
+        computed_ms=(time.perf_counter() - started) * 1000,
+        variant_id=variant_id,
+    )

@@ -1,5 +1,6 @@
 """Placement scoring on tiny hand-made catalogs, checked against brute force."""
 
+import time
 from datetime import timedelta
 
 import numpy as np
@@ -8,6 +9,7 @@ import scipy.sparse as sp
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
+from recommender.engine import Behaviour, Engine, History
 from recommender.engine.placements import (
     basket_rows,
     complement_scores,
@@ -16,10 +18,15 @@ from recommender.engine.placements import (
     strongest_source,
     trending_scores,
 )
+from recommender.engine.rules import CompiledRules, RuleCatalog, RuleSpec, rules_compile
 from recommender.models import BrowsingEvent
+from recommender.selectors import interactions_all
+from recommender.services.catalog import catalog_load
 from recommender.services.placements import (
     PlacementData,
+    UnknownPlacementItem,
     complements_load,
+    placement_score,
     trending_counts,
 )
 from tests.factories import catalog
@@ -53,7 +60,7 @@ def test_similar_puts_behavioural_neighbours_first_then_content() -> None:
     assert scores[0] == -np.inf
     assert np.argsort(-scores)[:4].tolist() == [3, 4, 1, 2]
     dense = features.toarray()
-    assert content == pytest.approx(0.1 * dense @ dense[0])
+    assert content == pytest.approx(dense @ dense[0])
     assert behaviour.tolist() == pytest.approx([0, 0, 0, 1, 0.25, 0])
     # An item nobody has touched yet: content alone orders the list.
     scores, behaviour, _ = similar_scores(
@@ -112,7 +119,16 @@ def test_complements_follow_the_basket_and_name_the_item_behind_each() -> None:
     assert scores[2] == pytest.approx(0.9 * 2 ** (-1 / 3))
     assert scores[3] == pytest.approx(0.6)
     assert scores[4] == pytest.approx(0.05)
-    assert strongest_source(np.array([3, 2, 4]), links).tolist() == [0, 1, 1]
+    assert strongest_source(np.array([3, 2, 4]), links["complements"]).tolist() == [
+        0,
+        1,
+        -1,
+    ]
+    assert strongest_source(np.array([3, 2, 4]), links["fallback"]).tolist() == [
+        -1,
+        -1,
+        1,
+    ]
     assert not complement_scores(
         np.empty(0, dtype=np.int64), complements=complements, neighbours=neighbours
     )[0].any()
@@ -193,3 +209,136 @@ def test_complements_model_comes_from_cart_and_purchase_events_only() -> None:
     first = data.complements(ids=ids)
     assert data.complements(ids=ids) is first
     assert data.complements(ids=ids.copy()) is not first  # a new catalog version
+
+
+# --------------------------------------------------------------------------
+# Placement lists from the live engine's parts, on the database
+# --------------------------------------------------------------------------
+def _shop():
+    """Return (items, engine) after shoppers browsed within departments.
+
+    12 items in three categories (Books, Games, Music by i % 3); users 0-5
+    browse Books together, and users 6-8 cart Books item 0 with Music item 2.
+    """
+    items = catalog(12)
+    User = get_user_model()
+    at = timezone.now() - timedelta(days=2)
+    books = [item for i, item in enumerate(items) if i % 3 == 0]
+    for u in range(6):
+        user = User.objects.create_user(f"reader{u}")
+        for item in books[: 2 + u % 3]:
+            BrowsingEvent.objects.create(
+                user=user, item=item, action="view", weight=1.0, created=at
+            )
+    for u in range(3):
+        user = User.objects.create_user(f"buyer{u}")
+        for item in (items[0], items[2]):
+            BrowsingEvent.objects.create(
+                user=user, item=item, action="cart", weight=3.0, created=at
+            )
+    interactions = interactions_all()
+    engine = Engine(catalog_load(), Behaviour.fit(interactions, now=time.time()))
+    return items, engine
+
+
+def _list(engine, placement, *, item=None, history=None, rules=None, data=None):
+    return placement_score(
+        engine=engine,
+        placement=placement,
+        item=item,
+        history=history,
+        rules=rules or CompiledRules.none(engine.n_items, engine.catalog.category),
+        variant_id=None,
+        k=10,
+        now=time.time(),
+        data=data or PlacementData(),
+    )
+
+
+@pytest.mark.django_db
+def test_similar_lists_items_like_the_one_on_screen() -> None:
+    items, engine = _shop()
+    result = _list(engine, "similar", item=items[3].pk)
+    ids = [entry["id"] for entry in result.items]
+    assert len(ids) == 10
+    assert items[3].pk not in ids
+    # Books browsed together lead; content (same category) comes next.
+    assert {ids[0], ids[1]} <= {items[0].pk, items[6].pk, items[9].pk}
+    first = result.items[0]
+    assert first["reasons"] == [f"Often chosen with {items[3].title}"]
+    assert first["because"] == [items[3].pk]
+    books = {item.pk for i, item in enumerate(items) if i % 3 == 0}
+    assert set(ids[:3]) <= books
+    with pytest.raises(UnknownPlacementItem):
+        _list(engine, "similar", item=10**9)
+    with pytest.raises(UnknownPlacementItem):
+        _list(engine, "similar")
+
+
+@pytest.mark.django_db
+def test_similar_obeys_rules_and_stays_full() -> None:
+    items, engine = _shop()
+    rule_catalog = RuleCatalog.build(
+        ids=engine.catalog.ids,
+        category=engine.catalog.category,
+        category_names=engine.catalog.category_names,
+        tags=engine.catalog.tags,
+        price=engine.catalog.price,
+        stock=None,
+        created=engine.catalog.created,
+    )
+    rules = rules_compile(
+        [
+            RuleSpec("exclude", "category", category="Books"),
+            RuleSpec("pin", "items", item_ids=(items[5].pk,), position=3),
+        ],
+        rule_catalog,
+        now=time.time(),
+    )
+    result = _list(engine, "similar", item=items[3].pk, rules=rules)
+    ids = [entry["id"] for entry in result.items]
+    books = {item.pk for i, item in enumerate(items) if i % 3 == 0}
+    assert not set(ids) & books
+    assert len(ids) == 8  # 12 items, 4 Books excluded (the anchor among them)
+    assert ids[2] == items[5].pk
+    assert result.items[2]["reasons"][0] == "Promoted"
+
+
+@pytest.mark.django_db
+def test_complements_follow_the_users_cart() -> None:
+    items, engine = _shop()
+    history = History(
+        item_ids=np.array([items[4].pk, items[0].pk], np.int64),
+        actions=["view", "cart"],
+        weights=np.array([1.0, 3.0], np.float32),
+        timestamps=np.array([time.time() - 5, time.time() - 1]),
+    )
+    result = _list(engine, "complements", history=history)
+    assert result.items[0]["id"] == items[2].pk
+    assert result.items[0]["reasons"] == [f"Goes well with {items[0].title}"]
+    assert result.items[0]["because"] == [items[0].pk]
+    assert items[0].pk not in [entry["id"] for entry in result.items]
+    # A given item instead of the cart.
+    by_item = _list(engine, "complements", item=items[2].pk)
+    assert by_item.items[0]["id"] == items[0].pk
+    # Nothing in the cart: still a full list of what is popular.
+    empty = _list(engine, "complements", history=History.empty())
+    assert len(empty.items) == 10
+
+
+@pytest.mark.django_db
+def test_trending_puts_what_is_rising_first() -> None:
+    items, engine = _shop()
+    User = get_user_model()
+    for u in range(3):
+        BrowsingEvent.objects.create(
+            user=User.objects.create_user(f"fan{u}"),
+            item=items[7],
+            action="view",
+            weight=1.0,
+            created=timezone.now() - timedelta(minutes=5 + u),
+        )
+    result = _list(engine, "trending")
+    assert result.items[0]["id"] == items[7].pk
+    assert result.items[0]["reasons"] == ["Rising: 3 shoppers in the last hour"]
+    assert len(result.items) == 10
