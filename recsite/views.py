@@ -5,7 +5,6 @@ import hmac
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.contrib.admin.views.decorators import staff_member_required
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -13,9 +12,11 @@ from django.templatetags.static import static
 from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from recsite.access import staff_page_required
+
 
 @require_GET
-@staff_member_required
+@staff_page_required
 def ops(request: HttpRequest) -> HttpResponse:
     """Render the operator view (staff only)."""
     return render(request, "ops.html")

@@ -71,9 +71,12 @@ def test_admin_ops_and_metrics_refuse_non_staff(client, settings):
     response = client.get("/admin/recommender/item/")
     assert response.status_code == 302
     assert response["Location"].startswith("/admin/login/")
+    # The operator view refuses a shopper with the site's own "staff only"
+    # page (issue 15 §8), not a redirect to Django admin's login.
     response = client.get("/ops/")
-    assert response.status_code == 302
-    assert "login" in response["Location"]
+    assert response.status_code == 403
+    assert "staff-only" in response.content.decode()
+    assert "/admin/login/" not in response.content.decode()
     assert client.get("/metrics").status_code == 401
     assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 401
     assert (
@@ -85,6 +88,9 @@ def test_admin_ops_and_metrics_refuse_non_staff(client, settings):
 
     client.logout()
     assert client.get("/admin/").status_code == 302
+    response = client.get("/ops/")
+    assert response.status_code == 403
+    assert 'href="/accounts/login/?next=/ops/"' in response.content.decode()
     assert client.get("/metrics").status_code == 401
 
     staff = make_user("editor", is_staff=True)
