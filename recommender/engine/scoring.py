@@ -17,8 +17,7 @@ The socket, the HTTP API, ``recompute_recommendations`` and ``evaluate``
 
 from __future__ import annotations
 
-import math
-import threading
+from collections.abc import Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -31,12 +30,11 @@ from recommender.engine.reasons import reasons_explain
 from recommender.engine.rules import CompiledRules, promoted_reasons
 from recommender.engine.signals import PERSONAL, Links, Signals, blend_weights
 from recommender.engine.similarity import EPSILON, top_k
+from recommender.engine.trends import Trends
 from recommender.engine.types import Catalog, History, Recommendation, ScoreParams
 
 __all__ = ["Engine"]
 
-_SECS_PER_DAY = 86400.0
-_SECS_PER_HOUR = 3600.0
 
 # Users scored together hold a few (users x items) dense arrays: at most this
 # many cells per chunk. Larger chunks stop paying: at 10k items, chunks of ~30
@@ -67,8 +65,6 @@ class Engine:
     feature_weights : FeatureWeights, optional
     """
 
-    _POP_CACHE_SIZE = 64
-
     def __init__(
         self,
         catalog: Catalog,
@@ -90,15 +86,7 @@ class Engine:
             if features is not None
             else item_features_build(cat, weights=self.feature_weights)
         )
-        self._available = cat.active.copy()
-        self._created = cat.created
-        finite = cat.created[np.isfinite(cat.created)]
-        self._created_max = float(finite.max()) if finite.size else float("-inf")
         self._bind_behaviour()
-        self._pop_cache: dict[int, NDArray[np.float32]] = {}
-        self._new_cache: dict[int, NDArray[np.float32]] = {}
-        self._base_cache: dict[tuple, NDArray[np.float32]] = {}
-        self._lock = threading.Lock()
 
     def _bind_behaviour(self) -> None:
         """Re-index the behaviour model into catalog rows."""
@@ -119,13 +107,13 @@ class Engine:
         present = b2c >= 0
         counts[b2c[present]] = b.counts[present]
         self.counts = counts
-        cell_ok = b2c[b.pop_item] >= 0 if b.pop_item.size else np.empty(0, dtype=bool)
-        self._pop_row = b2c[b.pop_item][cell_ok] if b.pop_item.size else b.pop_item
-        self._pop_bucket = b.pop_bucket[cell_ok]
-        self._pop_count = b.pop_count[cell_ok]
-        self._bucket_end = b.bucket_origin + (
-            self._pop_bucket.astype(np.float64) + 1.0
-        ) * (b.bucket_secs)
+        self.trends = Trends(
+            behaviour=b,
+            b2c=b2c,
+            created=self.catalog.created,
+            available=self.catalog.active.copy(),
+            params=self.params,
+        )
 
     def with_catalog(self, catalog: Catalog) -> Engine:
         """Return an engine for a new catalog version, keeping the behaviour."""
@@ -151,91 +139,23 @@ class Engine:
         clone = object.__new__(Engine)
         clone.__dict__.update(self.__dict__)
         clone.params = params
-        clone._pop_cache = {}
-        clone._new_cache = {}
-        clone._base_cache = {}
-        clone._lock = threading.Lock()
+        clone.trends = self.trends.with_params(params)
         return clone
 
     # -- signals ------------------------------------------------------------
-    def _pop_edge(self, now: float) -> int:
-        """Return the popularity bucket ``now`` falls in (the cache key)."""
-        b = self.behaviour
-        return math.floor((now - b.bucket_origin) / b.bucket_secs)
-
-    @staticmethod
-    def _hour(now: float) -> int:
-        """Return the hour ``now`` falls in (the new-arrival cache key)."""
-        return math.floor(now / _SECS_PER_HOUR)
-
     def popularity(self, now: float) -> NDArray[np.float32]:
         """Return each item's time-decayed popularity at ``now``, max 1.
 
-        Only time buckets that ended by ``now`` count, so the value never
-        depends on events after ``now``.
-
-        Parameters
-        ----------
-        now : float
-            Epoch seconds.
-
-        Returns
-        -------
-        ndarray of shape (n_items,), float32
+        See :meth:`Trends.popularity`; shape (n_items,), float32.
         """
-        b = self.behaviour
-        # Round down to a bucket boundary so the result is cacheable.
-        edge = self._pop_edge(now)
-        cached = self._pop_cache.get(edge)
-        if cached is not None:
-            return cached
-        edge_secs = b.bucket_origin + edge * b.bucket_secs
-        past = self._bucket_end <= edge_secs
-        half_life = self.params.popularity_half_life_days * _SECS_PER_DAY
-        ends = self._bucket_end[past]
-        # Measure ages from the newest past bucket, not from `now`: only the
-        # ratios matter after the max-normalisation, and a model months older
-        # than `now` would otherwise underflow to all zeros.
-        age = (ends.max() if ends.size else edge_secs) - ends
-        weight = self._pop_count[past] * np.exp2(-age / half_life)
-        pop = np.bincount(self._pop_row[past], weights=weight, minlength=self.n_items)
-        pop = pop.astype(np.float32)
-        top = float(pop.max()) if pop.size else 0.0
-        if top > 0:
-            pop /= top
-        pop.flags.writeable = False
-        with self._lock:
-            if len(self._pop_cache) >= self._POP_CACHE_SIZE:
-                self._pop_cache.pop(next(iter(self._pop_cache)))
-            self._pop_cache[edge] = pop
-        return pop
+        return self.trends.popularity(now)
 
     def newness(self, now: float) -> NDArray[np.float32]:
         """Return each item's new-arrival bonus at ``now`` (1 = just created).
 
-        Computed at hour granularity and cached; items created within the
-        current hour (or later: those are barred elsewhere) get the full bonus.
-
-        Returns
-        -------
-        ndarray of shape (n_items,), float32
-            0 for unknown creation times.
+        See :meth:`Trends.newness`; shape (n_items,), float32.
         """
-        hour = self._hour(now)
-        cached = self._new_cache.get(hour)
-        if cached is not None:
-            return cached
-        age_days = (hour * _SECS_PER_HOUR - self._created) / _SECS_PER_DAY
-        with np.errstate(invalid="ignore", over="ignore"):
-            bonus = np.exp2(-np.maximum(age_days, 0.0) / self.params.new_half_life_days)
-        bonus[~np.isfinite(bonus)] = 0.0
-        bonus = bonus.astype(np.float32)
-        bonus.flags.writeable = False
-        with self._lock:
-            if len(self._new_cache) >= self._POP_CACHE_SIZE:
-                self._new_cache.pop(next(iter(self._new_cache)))
-            self._new_cache[hour] = bonus
-        return bonus
+        return self.trends.newness(now)
 
     # -- scoring ------------------------------------------------------------
     def _profile(
@@ -274,12 +194,12 @@ class Engine:
         self, rows: NDArray[np.int64], weights: NDArray[np.float32], now: float
     ) -> tuple[Signals, Links | None]:
         """Return one user's signals and links (see :meth:`_signals_many`)."""
-        return self._signals_many([(rows, weights)], now)[0]
+        return self._signals_many([(rows, weights)], [now])[0]
 
     def _signals_many(
         self,
         profiles: list[tuple[NDArray[np.int64], NDArray[np.float32]]],
-        now: float,
+        nows: list[float],
     ) -> list[tuple[Signals, Links | None]]:
         """Return each user's signals and the cells used for reasons.
 
@@ -294,8 +214,8 @@ class Engine:
             Per user, the catalog rows of their distinct items, shape (m,),
             int64, and profile weights, shape (m,), float32 (see
             :meth:`_profile`).
-        now : float
-            Epoch seconds.
+        nows : list of float
+            Per user, the moment of scoring, epoch seconds.
 
         Returns
         -------
@@ -306,13 +226,15 @@ class Engine:
         p = self.params
         n = self.n_items
         n_features = self.features.shape[1]
-        popularity, new = self.popularity(now), self.newness(now)
+        # Shared signals are cached per bucket and hour: users scored at one
+        # moment (the live path) share them; a replay's users each have theirs.
+        shared = [(self.popularity(now), self.newness(now)) for now in nows]
         cold = blend_weights(p, cold=True)
         warm = blend_weights(p, cold=False)
         nothing = dict.fromkeys(PERSONAL)
         sizes = np.array([rows.shape[0] for rows, _ in profiles], dtype=np.int64)
         out: list[tuple[Signals, Links | None]] = [
-            (Signals(nothing, popularity, new, cold), None) for _ in profiles
+            (Signals(nothing, *shared[u], cold), None) for u in range(len(profiles))
         ]
         users = np.flatnonzero(sizes)
         if not users.size:
@@ -374,7 +296,7 @@ class Engine:
                 features=(fpos[fs:fe] - offset, fcols[fs:fe], fvals[fs:fe]),
             )
             personal = {"behaviour": behaviour[j], "content": content[j]}
-            signals = Signals(personal, popularity, new, warm)
+            signals = Signals(personal, *shared[u], warm)
             out[u] = (signals, links)
         return out
 
@@ -412,7 +334,11 @@ class Engine:
         exclude: NDArray[np.int64] | None,
     ) -> NDArray[np.float32]:
         """Return the weighted sum of the signals, ``-inf`` where barred."""
-        total = self._base(signals, now)
+        total = self.trends.base(
+            now,
+            w_popularity=signals.weights["popularity"],
+            w_new=signals.weights["new"],
+        )
         for name, values in signals.personal.items():
             if values is not None:
                 total += values * np.float32(signals.weights[name])
@@ -421,37 +347,6 @@ class Engine:
             ex = lookup(self.ids, np.asarray(exclude, dtype=np.int64))
             total[ex[ex >= 0]] = -np.inf
         return total
-
-    def _base(self, signals: Signals, now: float) -> NDArray[np.float32]:
-        """Return a fresh copy of the shared part of every user's score.
-
-        Popularity and newness weighted, ``-inf`` for inactive items and items
-        created after ``now``. It changes only with the hour and the blend
-        weights, so it is built once and copied per user, instead of four
-        catalog-sized passes per user.
-        """
-        w_popularity, w_new = signals.weights["popularity"], signals.weights["new"]
-        future = self._created_max > now
-        key = (
-            self._pop_edge(now),
-            self._hour(now),
-            w_popularity,
-            w_new,
-        )
-        base = None if future else self._base_cache.get(key)
-        if base is None:
-            base = signals.popularity * np.float32(w_popularity)
-            base += signals.new * np.float32(w_new)
-            base[~self._available] = -np.inf
-            if future:
-                base[self._created > now] = -np.inf
-                return base
-            base.flags.writeable = False
-            with self._lock:
-                if len(self._base_cache) >= self._POP_CACHE_SIZE:
-                    self._base_cache.pop(next(iter(self._base_cache)))
-                self._base_cache[key] = base
-        return base.copy()
 
     def recommend(
         self,
@@ -511,16 +406,29 @@ class Engine:
         histories: list[History],
         *,
         k: int,
-        now: float,
+        now: float | Sequence[float],
+        exclude: Sequence[NDArray[np.int64] | None] | None = None,
         with_reasons: bool = True,
         rules: CompiledRules | None = None,
     ) -> list[list[Recommendation]]:
-        """Return :meth:`recommend` for each of many users at one moment.
+        """Return :meth:`recommend` for each of many users.
 
         The same lists, computed together: the signals of a batch of users
         come from one gather and one sparse product (see
         :meth:`_signals_many`), in chunks of users that keep the dense
         intermediates under ~``_SCORE_BATCH_CELLS`` cells.
+
+        Parameters
+        ----------
+        histories : list of History
+        k : int
+        now : float or sequence of float
+            Epoch seconds of the request: one moment for every user (the
+            live path), or one per history (a replay of past events).
+        exclude : sequence of (ndarray of shape (n_excluded,), int64, or None)
+            Per history, more item ids to leave out (see :meth:`recommend`).
+        with_reasons : bool
+        rules : CompiledRules, optional
 
         Returns
         -------
@@ -529,14 +437,21 @@ class Engine:
         """
         for history in histories:
             _check(history, k)
+        nows = [float(t) for t in now] if isinstance(now, Sequence) else None
+        if nows is not None and len(nows) != len(histories):
+            raise ValueError("now must give one moment per history")
+        if exclude is not None and len(exclude) != len(histories):
+            raise ValueError("exclude must give one array (or None) per history")
         out: list[list[Recommendation]] = []
         step = max(1, _SCORE_BATCH_CELLS // max(1, self.n_items))
         for start in range(0, len(histories), step):
             chunk = histories[start : start + step]
+            at = nows[start : start + step] if nows else [float(now)] * len(chunk)
+            barred = exclude[start : start + step] if exclude else [None] * len(chunk)
             profiles = [self._profile(history) for history in chunk]
-            signals = self._signals_many([(r, w) for r, w, _ in profiles], now)
-            for history, (rows, _, event_rows), (sig, links) in zip(
-                chunk, profiles, signals, strict=True
+            signals = self._signals_many([(r, w) for r, w, _ in profiles], at)
+            for history, (rows, _, event_rows), (sig, links), t, ex in zip(
+                chunk, profiles, signals, at, barred, strict=True
             ):
                 out.append(
                     self._ranked(
@@ -546,8 +461,8 @@ class Engine:
                         sig,
                         links,
                         k,
-                        now,
-                        None,
+                        t,
+                        ex,
                         with_reasons,
                         rules,
                     )
