@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from datetime import timedelta
 from io import StringIO
 from pathlib import Path
@@ -17,6 +18,7 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 from pydantic import ValidationError
 
+from recommender.engine import Behaviour, Engine, History
 from recommender.engine.experiments import (
     ExperimentSpec,
     VariantParams,
@@ -26,7 +28,15 @@ from recommender.engine.experiments import (
     variant_assign,
 )
 from recommender.engine.types import ScoreParams
-from recommender.models import BrowsingEvent, Experiment, Impression, Variant
+from recommender.models import (
+    BrowsingEvent,
+    Category,
+    Experiment,
+    Impression,
+    Rule,
+    Variant,
+)
+from recommender.services.catalog import catalog_load
 from recommender.services.experiments import (
     UnknownExperiment,
     _ratio_difference,
@@ -35,6 +45,8 @@ from recommender.services.experiments import (
     experiment_report,
     variants_assign,
 )
+from recommender.services.ranking import for_you_rank, variant_engines
+from recommender.services.rules import experiment_salt, merchandising
 from tests.factories import catalog
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -312,3 +324,76 @@ def test_online_report_command_prints_each_variant_and_the_difference() -> None:
     assert data["variants"][1]["vs_baseline"]["ctr"]["difference"] == 0.25
     with pytest.raises(CommandError, match="no experiment is named"):
         call_command("online_report", "--experiment", "nope", stdout=StringIO())
+
+
+# --------------------------------------------------------------------------
+# Ranking under the user's variant
+# --------------------------------------------------------------------------
+def _two_users_in_different_variants(experiment: Experiment) -> tuple[int, int]:
+    """Create users until one lands in each of the experiment's two variants."""
+    salt = experiment_salt(experiment.pk)
+    found: dict[int, int] = {}
+    User = get_user_model()
+    n = 0
+    while len(found) < 2:
+        user = User.objects.create_user(f"shopper{n}")
+        n += 1
+        index = int(assignment_point(f"user-{user.pk}", salt) >= 0.5)
+        found.setdefault(index, user.pk)
+    return found[0], found[1]
+
+
+@pytest.mark.django_db
+def test_users_in_different_variants_get_their_variants_lists() -> None:
+    items = catalog(24)
+    experiment = Experiment.objects.create(name="books-off")
+    control = Variant.objects.create(experiment=experiment, name="control", share=0.5)
+    treated = Variant.objects.create(
+        experiment=experiment,
+        name="no-books",
+        share=0.5,
+        params={"popularity_weight": 0.5},
+    )
+    Rule.objects.create(
+        name="no books for the treated arm",
+        kind="exclude",
+        target="category",
+        category=Category.objects.get(name="Books"),
+        variant=treated,
+    )
+    a, b = _two_users_in_different_variants(experiment)
+    merchandising.reset()
+    variant_engines.reset()
+    engine = Engine(catalog_load(), Behaviour.empty())
+    history = History(
+        item_ids=np.array([items[0].pk], np.int64),
+        actions=["like"],
+        weights=np.array([2.5], np.float32),
+        timestamps=np.array([time.time() - 1]),
+    )
+    ranked = for_you_rank(engine=engine, histories={a: history, b: history}, k=10)
+    assert ranked[a].variant_id == control.pk
+    assert ranked[b].variant_id == treated.pk
+    books = {item.pk for item in items if item.category.name == "Books"}
+    a_ids = [r.item_id for r in ranked[a].recommendations]
+    b_ids = [r.item_id for r in ranked[b].recommendations]
+    assert set(a_ids) & books
+    assert not set(b_ids) & books
+    assert len(a_ids) == len(b_ids) == 10
+    # The treated arm scores with its parameters: its engine is not the base.
+    assert variant_engines.engine_for(engine, None) is engine
+    spec = next(v for e in merchandising.current().experiments for v in e.variants)
+    assert spec.id == control.pk
+    treated_spec = merchandising.current().experiments[0].variants[1]
+    assert (
+        variant_engines.engine_for(engine, treated_spec).params.popularity_weight == 0.5
+    )
+    # Outside the experiment's period everyone gets the default lists.
+    experiment.end = timezone.now() - timedelta(seconds=1)
+    experiment.save()
+    merchandising.invalidate()
+    ranked = for_you_rank(engine=engine, histories={a: history, b: history}, k=10)
+    assert ranked[a].variant_id is None and ranked[b].variant_id is None
+    assert [r.item_id for r in ranked[b].recommendations] == [
+        r.item_id for r in ranked[a].recommendations
+    ]
