@@ -22,18 +22,23 @@ if __package__ in (None, ""):
 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import common as c
+from bench.database import BenchDB
 from bench.fanout import Pool
+from bench.figures import print_table, ratio, write_json
+from bench.procfs import raise_nofile
+from bench.servers import Server, start_bare, start_recsite
+from tests.support.loadclient import ws_connect
+from tests.support.servers import free_port
 
 
 async def _one(port: int) -> None:
-    client = await c.ws_connect(port, "/ws/sync/")
+    client = await ws_connect(port, "/ws/sync/")
     await asyncio.sleep(0.3)
     client.abort()
 
 
 def measure(
-    server: c.Server, n: int, *, workers: int, concurrency: int
+    server: Server, n: int, *, workers: int, concurrency: int
 ) -> dict[str, Any]:
     asyncio.run(_one(server.port))  # warm-up: imports, first DB and Redis connections
     time.sleep(1.0)
@@ -68,18 +73,18 @@ def measure(
 
 
 def run(
-    *, sizes: list[int], workers: int, concurrency: int, db: c.BenchDB, fresh_db: bool
+    *, sizes: list[int], workers: int, concurrency: int, db: BenchDB, fresh_db: bool
 ) -> dict[str, Any]:
-    c.raise_nofile()
+    raise_nofile()
     db.prepare(fresh=fresh_db)
     results = []
     rows = []
     for n in sizes:
         pair: dict[str, Any] = {}
         for kind in ("bare", "recsite"):
-            port = c.free_port()
+            port = free_port()
             print(f"connections N={n} {kind}…", flush=True)
-            server = c.start_bare(port) if kind == "bare" else c.start_recsite(db, port)
+            server = start_bare(port) if kind == "bare" else start_recsite(db, port)
             try:
                 pair[kind] = measure(
                     server, n, workers=workers, concurrency=concurrency
@@ -103,15 +108,15 @@ def run(
                     "connected": r["connected"],
                     "errors": sum(r["errors"].values()),
                     "connect s": r["connect_secs"],
-                    "x bare": c.ratio(r["connect_secs"], bare.get("connect_secs")),
+                    "x bare": ratio(r["connect_secs"], bare.get("connect_secs")),
                     "KiB/conn": r["kib_per_connection"],
-                    "x bare mem": c.ratio(
+                    "x bare mem": ratio(
                         r["kib_per_connection"], bare.get("kib_per_connection")
                     ),
                     "cpu ms/connect": r["server_cpu_ms_per_connect"],
                 }
             )
-    c.print_table(
+    print_table(
         "connections: connect time and memory per idle /ws/sync/ socket",
         rows,
         [
@@ -148,10 +153,10 @@ def main() -> None:
         sizes=[int(s) for s in args.sizes.split(",") if s],
         workers=args.workers,
         concurrency=args.concurrency,
-        db=c.BenchDB(args.db),
+        db=BenchDB(args.db),
         fresh_db=not args.reuse_db,
     )
-    c.write_json("connections", data)
+    write_json("connections", data)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,14 @@ if __package__ in (None, ""):
 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import common as c
+from bench.database import BenchDB
+from bench.figures import print_table, ratio, summarize_ms, write_json
+from bench.loadpool import WorkerPool
+from bench.procfs import CpuMeter, now, raise_nofile
+from bench.profiling import Profiler, print_profile
+from bench.servers import Server, start_bare, start_recsite
+from tests.support.loadclient import WSClient, connect_many
+from tests.support.servers import free_port
 
 _SEQ = re.compile(rb'"seq":(\d+)')
 _SENT = re.compile(rb"bench t=([0-9.]+)")
@@ -43,7 +50,7 @@ def sync_worker(
     conn: Any, port: int, count: int, compression: bool, concurrency: int
 ) -> None:
     """Hold ``count`` /ws/sync/ sockets and answer the parent's commands."""
-    c.raise_nofile()
+    raise_nofile()
     asyncio.run(_sync_worker(conn, port, count, compression, concurrency))
 
 
@@ -54,7 +61,7 @@ async def _sync_worker(
     hellos = 0
     all_hello = asyncio.get_running_loop().create_future()
 
-    def on_text(client: c.WSClient, t: float, data: bytes) -> None:
+    def on_text(client: WSClient, t: float, data: bytes) -> None:
         nonlocal hellos
         if b'"type":"change"' in data[:20]:
             arrivals.append((t, data))
@@ -64,8 +71,8 @@ async def _sync_worker(
             if hellos >= count and not all_hello.done():
                 all_hello.set_result(None)
 
-    t_start = c.now()
-    clients, errors = await c.connect_many(
+    t_start = now()
+    clients, errors = await connect_many(
         port,
         "/ws/sync/",
         count,
@@ -85,7 +92,7 @@ async def _sync_worker(
             "hellos": len(hello_ts),
             "errors": dict(errors),
             "t_start": t_start,
-            "t_end": max(hello_ts) if hello_ts else c.now(),
+            "t_end": max(hello_ts) if hello_ts else now(),
             "extensions": clients[0].extensions if clients else "",
         }
     )
@@ -99,8 +106,8 @@ async def _sync_worker(
             conn.send("ok")
         elif cmd[0] == "collect":
             expected, timeout_secs = cmd[1], cmd[2]
-            deadline = c.now() + timeout_secs
-            while len(arrivals) < expected * len(clients) and c.now() < deadline:
+            deadline = now() + timeout_secs
+            while len(arrivals) < expected * len(clients) and now() < deadline:
                 await asyncio.sleep(0.05)
             seqs = np.empty(len(arrivals), dtype=np.int64)
             lat_ms = np.empty(len(arrivals), dtype=np.float64)
@@ -125,7 +132,7 @@ async def _sync_worker(
             return
 
 
-class Pool(c.WorkerPool):
+class Pool(WorkerPool):
     """Load-client processes holding N /ws/sync/ sockets between them."""
 
     def __init__(
@@ -177,7 +184,7 @@ class BareTrigger:
 
     def fire(self) -> float:
         self.turn += 1
-        t = c.now()
+        t = now()
         self.ws.send(
             json.dumps({"type": "broadcast", "title": f"bench t={t:.6f} #{self.turn}"})
         )
@@ -188,7 +195,7 @@ class BareTrigger:
 
 
 class RecsiteTrigger:
-    def __init__(self, db: c.BenchDB) -> None:
+    def __init__(self, db: BenchDB) -> None:
         self.committer = db.committer()
 
     def fire(self) -> float:
@@ -202,7 +209,7 @@ class RecsiteTrigger:
 
 
 def measure(
-    server: c.Server,
+    server: Server,
     trigger: Any,
     *,
     sockets: int,
@@ -233,7 +240,7 @@ def measure(
             print(
                 f"  {server.name}: only {pool.connected}/{sockets} connected: {pool.errors}"
             )
-        idle = c.CpuMeter(server.pid)
+        idle = CpuMeter(server.pid)
         time.sleep(2.0)
         idle_cpu = idle.stop()
         for _ in range(2):  # warm-up: first broadcast pays for imports and caches
@@ -241,11 +248,11 @@ def measure(
             time.sleep(interval_secs)
         pool.ask("reset")
         profiler = (
-            c.Profiler(server.pid, profile_name, changes * interval_secs)
+            Profiler(server.pid, profile_name, changes * interval_secs)
             if profile_name
             else None
         )
-        meter = c.CpuMeter(server.pid)
+        meter = CpuMeter(server.pid)
         sent = []
         for _ in range(changes):
             sent.append(trigger.fire())
@@ -279,7 +286,7 @@ def measure(
             "changes": changes,
             "deliveries": deliveries,
             "lost": expected - deliveries,
-            "latency_ms": c.summarize_ms(lat[~np.isnan(lat)]),
+            "latency_ms": summarize_ms(lat[~np.isnan(lat)]),
             "time_to_last_ms": {
                 "median": round(float(np.median(last)), 2) if last else None,
                 "max": round(float(np.max(last)), 2) if last else None,
@@ -308,12 +315,12 @@ def run(
     sizes: list[int],
     changes: int,
     workers: int,
-    db: c.BenchDB,
+    db: BenchDB,
     fresh_db: bool,
     compression_size: int,
     profile: bool,
 ) -> dict[str, Any]:
-    c.raise_nofile()
+    raise_nofile()
     db.prepare(fresh=fresh_db)
     rows = []
     results = []
@@ -324,15 +331,13 @@ def run(
         interval = max(1.0, n / 2000)
         pair = {}
         for kind in ("bare", "recsite"):
-            port = c.free_port()
+            port = free_port()
             print(
                 f"fanout N={n} {kind}: {changes} changes every {interval:.1f} s…",
                 flush=True,
             )
             server = (
-                c.start_bare(port)
-                if kind == "bare"
-                else c.start_recsite(db, port, **extra)
+                start_bare(port) if kind == "bare" else start_recsite(db, port, **extra)
             )
             trigger = None
             try:
@@ -358,8 +363,8 @@ def run(
         results.append({"sockets": n, **pair})
         rows.extend(_rows(n, pair))
         if pair.get("recsite", {}).get("profile"):
-            c.print_profile(f"recsite fanout N={n} profile", pair["recsite"]["profile"])
-    c.print_table(
+            print_profile(f"recsite fanout N={n} profile", pair["recsite"]["profile"])
+    print_table(
         "fanout: catalog change → every /ws/sync/ socket",
         rows,
         [
@@ -406,12 +411,12 @@ def _rows(n: int, pair: dict[str, Any]) -> list[dict[str, Any]]:
                 "p50 ms": r["latency_ms"]["p50"],
                 "p99 ms": r["latency_ms"]["p99"],
                 "to-last ms": r["time_to_last_ms"]["median"],
-                "x bare": c.ratio(
+                "x bare": ratio(
                     r["time_to_last_ms"]["median"],
                     bare.get("time_to_last_ms", {}).get("median"),
                 ),
                 "µs/delivery": r["server_cpu_us_per_delivery"],
-                "x bare cpu": c.ratio(
+                "x bare cpu": ratio(
                     r["server_cpu_us_per_delivery"],
                     bare.get("server_cpu_us_per_delivery"),
                 ),
@@ -420,9 +425,7 @@ def _rows(n: int, pair: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def compression_pass(
-    db: c.BenchDB, n: int, changes: int, workers: int
-) -> dict[str, Any]:
+def compression_pass(db: BenchDB, n: int, changes: int, workers: int) -> dict[str, Any]:
     """Bytes on the wire per delivery with a client offering permessage-deflate."""
     out: dict[str, Any] = {"sockets": n}
     rows = []
@@ -433,11 +436,11 @@ def compression_pass(
         ("recsite", True, False),
     ]
     for kind, offer, server_deflate in plans:
-        port = c.free_port()
+        port = free_port()
         server = (
-            c.start_bare(port, compression=server_deflate)
+            start_bare(port, compression=server_deflate)
             if kind == "bare"
-            else c.start_recsite(db, port, SYNC_HEARTBEAT_SECS="3600")
+            else start_recsite(db, port, SYNC_HEARTBEAT_SECS="3600")
         )
         trigger = None
         try:
@@ -464,7 +467,7 @@ def compression_pass(
             "lost": r["lost"],
         }
         rows.append({"server": kind, "client offers deflate": offer, **out[key]})
-    c.print_table(
+    print_table(
         f"permessage-deflate at N={n} (bytes are TCP payload received per delivery, incl. frame header)",
         rows,
         [
@@ -508,12 +511,12 @@ def main() -> None:
         sizes=[int(s) for s in args.sizes.split(",") if s],
         changes=args.changes,
         workers=args.workers,
-        db=c.BenchDB(args.db),
+        db=BenchDB(args.db),
         fresh_db=not args.reuse_db,
         compression_size=args.compression_size,
         profile=args.profile,
     )
-    c.write_json("fanout", data)
+    write_json("fanout", data)
 
 
 if __name__ == "__main__":

@@ -34,7 +34,14 @@ if __package__ in (None, ""):
 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import common as c
+from bench.database import BenchDB
+from bench.figures import print_table, ratio, summarize_ms, write_json
+from bench.loadpool import WorkerPool
+from bench.procfs import CpuMeter, now, raise_nofile
+from bench.profiling import Profiler, print_profile
+from bench.servers import Server, start_bare, start_recsite
+from tests.support.loadclient import WSClient, connect_many
+from tests.support.servers import free_port
 
 P99_LIMIT_MS = 100.0
 
@@ -45,7 +52,7 @@ P99_LIMIT_MS = 100.0
 def recs_worker(
     conn: Any, wid: int, port: int, cookies: list[str | None], items: list[int]
 ) -> None:
-    c.raise_nofile()
+    raise_nofile()
     asyncio.run(_recs_worker(conn, wid, port, cookies, items))
 
 
@@ -63,7 +70,7 @@ async def _recs_worker(
     all_initial = asyncio.get_running_loop().create_future()
     count = len(cookies)
 
-    def on_text(client: c.WSClient, t: float, data: bytes) -> None:
+    def on_text(client: WSClient, t: float, data: bytes) -> None:
         nonlocal initial
         head = data[:28]
         pending: deque = client.state.setdefault("pending", deque())
@@ -95,7 +102,7 @@ async def _recs_worker(
                     del pending[i]
                     break
 
-    clients, errors = await c.connect_many(
+    clients, errors = await connect_many(
         port,
         "/ws/recommendations/",
         count,
@@ -125,15 +132,15 @@ async def _recs_worker(
         for cl in clients:
             cl.state["pending"].clear()
         period = 1.0 / rate_per_user
-        while c.now() < start_at:
-            await asyncio.sleep(min(0.05, start_at - c.now()))
-        start = c.now()
+        while now() < start_at:
+            await asyncio.sleep(min(0.05, start_at - now()))
+        start = now()
         end = start + duration_secs
         heap = [(start + rng.random() * period, i) for i in range(len(clients))]
         heapq.heapify(heap)
         sent = 0
         while heap:
-            t = c.now()
+            t = now()
             if t >= end:
                 break
             while heap and heap[0][0] <= t:
@@ -142,7 +149,7 @@ async def _recs_worker(
                 if not cl.closed.done():
                     serial += 1
                     eid = f"{wid}-{serial}"
-                    cl.state["pending"].append([eid, c.now(), None])
+                    cl.state["pending"].append([eid, now(), None])
                     cl.send_text(
                         json.dumps(
                             {
@@ -157,10 +164,10 @@ async def _recs_worker(
                 if due + period < end:
                     heapq.heappush(heap, (due + period, i))
             if heap:
-                await asyncio.sleep(max(0.0, heap[0][0] - c.now()))
-        sent_end = c.now()
-        drain_deadline = c.now() + 10.0
-        while any(cl.state["pending"] for cl in clients) and c.now() < drain_deadline:
+                await asyncio.sleep(max(0.0, heap[0][0] - now()))
+        sent_end = now()
+        drain_deadline = now() + 10.0
+        while any(cl.state["pending"] for cl in clients) and now() < drain_deadline:
             await asyncio.sleep(0.05)
         lost = sum(len(cl.state["pending"]) for cl in clients)
         conn.send(
@@ -178,7 +185,7 @@ async def _recs_worker(
         )
 
 
-class Pool(c.WorkerPool):
+class Pool(WorkerPool):
     """Load-client processes, each holding the sockets of a share of the users."""
 
     def __init__(
@@ -192,7 +199,7 @@ class Pool(c.WorkerPool):
         self.users = len(cookies)
 
     def step(self, rate_total: float, duration_secs: float) -> list[dict[str, Any]]:
-        start_at = c.now() + 0.3
+        start_at = now() + 0.3
         return self.ask(
             "run",
             rate_total / self.users,
@@ -214,16 +221,16 @@ def _report(rate: float, r: dict[str, Any]) -> None:
 
 def step(
     pool: Pool,
-    server: c.Server,
+    server: Server,
     rate_total: float,
     duration_secs: float,
     profile_name: str | None = None,
 ) -> dict[str, Any]:
     """Run one fixed-rate step and return its figures."""
     profiler = (
-        c.Profiler(server.pid, profile_name, duration_secs) if profile_name else None
+        Profiler(server.pid, profile_name, duration_secs) if profile_name else None
     )
-    meter = c.CpuMeter(server.pid)
+    meter = CpuMeter(server.pid)
     parts = pool.step(rate_total, duration_secs)
     cpu = meter.stop()
     prof = profiler.finish() if profiler else None
@@ -235,7 +242,7 @@ def step(
     for p in parts:
         errors.update(p["errors"])
     send_secs = max(p["send_secs"] for p in parts)
-    summary = c.summarize_ms(lat)
+    summary = summarize_ms(lat)
     lost = sum(p["lost"] for p in parts)
     achieved = completed / max(1e-9, send_secs)
     return {
@@ -247,7 +254,7 @@ def step(
         "errors": dict(errors),
         "extra_pushes": sum(p["extra"] for p in parts),
         "latency_ms": summary,
-        "ack_ms": c.summarize_ms(ack),
+        "ack_ms": summarize_ms(ack),
         "cpu": cpu,
         "server_cpu_us_per_event": round(
             1e6 * cpu["server_cpu_secs"] / max(1, completed), 1
@@ -267,19 +274,19 @@ def step(
     }
 
 
-def wait_idle(server: c.Server, *, max_secs: float = 120.0) -> float:
+def wait_idle(server: Server, *, max_secs: float = 120.0) -> float:
     """Wait until the server burns < 10 % of a core (its backlog is served)."""
-    started = c.now()
-    while c.now() - started < max_secs:
+    started = now()
+    while now() - started < max_secs:
         cpu0 = server.cpu_secs()
         time.sleep(1.0)
         if server.cpu_secs() - cpu0 < 0.1:
             break
-    return c.now() - started
+    return now() - started
 
 
 def search(
-    pool: Pool, server: c.Server, *, start: float, cap: float, step_secs: float
+    pool: Pool, server: Server, *, start: float, cap: float, step_secs: float
 ) -> tuple[float, list[dict[str, Any]]]:
     """Return the highest passing total rate (doubling, then bisecting) and the steps."""
     steps = []
@@ -322,7 +329,7 @@ def run(
     rate: float,
     duration_secs: float,
     workers: int,
-    db: c.BenchDB,
+    db: BenchDB,
     fresh_db: bool,
     search_rates: bool,
     search_start: float,
@@ -330,7 +337,7 @@ def run(
     step_secs: float,
     profile: bool,
 ) -> dict[str, Any]:
-    c.raise_nofile()
+    raise_nofile()
     db.prepare(fresh=fresh_db)
     print(f"creating {users} users with sessions…", flush=True)
     made = db.task("users", str(users))
@@ -342,12 +349,12 @@ def run(
         "workers": workers,
     }
     for kind in ("bare", "recsite"):
-        port = c.free_port()
+        port = free_port()
         print(
             f"latency {kind}: {users} users x {rate}/s for {duration_secs} s…",
             flush=True,
         )
-        server = c.start_bare(port) if kind == "bare" else c.start_recsite(db, port)
+        server = start_bare(port) if kind == "bare" else start_recsite(db, port)
         pool = None
         try:
             pool = Pool(port, cookies, items, workers)
@@ -407,10 +414,10 @@ def run(
                 "p50 ms": m["latency_ms"]["p50"],
                 "p95 ms": m["latency_ms"]["p95"],
                 "p99 ms": m["latency_ms"]["p99"],
-                "x bare p50": c.ratio(
+                "x bare p50": ratio(
                     m["latency_ms"]["p50"], bm.get("latency_ms", {}).get("p50")
                 ),
-                "x bare p99": c.ratio(
+                "x bare p99": ratio(
                     m["latency_ms"]["p99"], bm.get("latency_ms", {}).get("p99")
                 ),
                 "cpu µs/event": m["server_cpu_us_per_event"],
@@ -422,7 +429,7 @@ def run(
                 ),
             }
         )
-    c.print_table(
+    print_table(
         f"latency: event → recommendations, {users} users x {rate}/s",
         rows,
         [
@@ -441,7 +448,7 @@ def run(
         ],
     )
     prof = out.get("recsite", {}).get("main", {}).get("profile")
-    c.print_profile("recsite latency profile", prof)
+    print_profile("recsite latency profile", prof)
     return out
 
 
@@ -474,7 +481,7 @@ def main() -> None:
         rate=args.rate,
         duration_secs=args.duration,
         workers=args.workers,
-        db=c.BenchDB(args.db),
+        db=BenchDB(args.db),
         fresh_db=not args.reuse_db,
         search_rates=not args.no_search,
         search_start=args.search_start,
@@ -482,7 +489,7 @@ def main() -> None:
         step_secs=args.step,
         profile=args.profile,
     )
-    c.write_json("latency", data)
+    write_json("latency", data)
 
 
 if __name__ == "__main__":

@@ -1,29 +1,52 @@
-"""Shared fixtures: real Redis / PostgreSQL gates and live server processes."""
+"""Shared fixtures: real Redis / PostgreSQL gates and live server processes.
 
-import json
-import os
-import socket
-import subprocess
-import sys
-import time
+The launchers and clients themselves live in ``tests/support/`` (the one
+harness, shared with ``bench/``); the names tests import from here
+(``manage``, ``child_env``, ``login``, ``recv_json``, ``LiveServer``…) stay
+importable from this module.
+"""
+
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 from django.conf import settings
 from django.db import connection
 
-ROOT = Path(__file__).resolve().parent.parent
-IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+from tests.support.accounts import login
+from tests.support.env import (
+    IN_CI,
+    ROOT,
+    child_env,
+    manage,
+    missing,
+    test_database_url,
+)
+from tests.support.servers import (
+    LiveServer,
+    Servers,
+    free_port,
+    wait_until_healthy,
+)
+from tests.support.sockets import recv_json
+
+__all__ = [
+    "IN_CI",
+    "ROOT",
+    "LiveServer",
+    "child_env",
+    "free_port",
+    "login",
+    "manage",
+    "recv_json",
+    "test_database_url",
+    "wait_until_healthy",
+]
 
 
 def _missing(reason: str) -> None:
     """Skip outside CI; in CI a missing service is a failure, not a skip."""
-    if IN_CI:
-        pytest.fail(f"{reason} (required in CI)")
-    pytest.skip(reason)
+    missing(reason)
 
 
 @pytest.fixture
@@ -80,147 +103,15 @@ def _fresh_engine() -> Iterator[None]:
     hub.seq_forget()
 
 
-def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that is free right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def test_database_url() -> str:
-    """Return a DATABASE_URL naming the database this test session uses."""
-    conf = connection.settings_dict
-    user = conf.get("USER") or "postgres"
-    password = f":{conf['PASSWORD']}" if conf.get("PASSWORD") else ""
-    host = conf.get("HOST") or "127.0.0.1"
-    port = conf.get("PORT") or 5432
-    return f"postgres://{user}{password}@{host}:{port}/{conf['NAME']}"
-
-
-def child_env(**extra: str) -> dict[str, str]:
-    """Return the environment for a server or command process of this test."""
-    env = dict(os.environ)
-    env.update(
-        DATABASE_URL=test_database_url(),
-        DJANGO_DEBUG="0",
-        PYTHONUNBUFFERED="1",
-        SYNC_HEARTBEAT_SECS=os.environ.get("SYNC_HEARTBEAT_SECS", "1"),
-        RECS_MODEL_CHECK_SECS="0.2",
-    )
-    if settings.REDIS_URL:
-        env["REDIS_URL"] = settings.REDIS_URL
-    env.update(extra)
-    return env
-
-
-def manage(*args: str, timeout: float = 60, **env: str) -> subprocess.CompletedProcess:
-    """Run ``manage.py`` in a separate process against the test database."""
-    return subprocess.run(
-        [sys.executable, str(ROOT / "manage.py"), *args],
-        env=child_env(**env),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=True,
-        cwd=ROOT,
-    )
-
-
-def login(base_url: str, username: str, password: str) -> str:
-    """Log in through Django's login form on a live server; return the session id."""
-    with httpx.Client(base_url=base_url, follow_redirects=False, timeout=10) as client:
-        client.get("/accounts/login/")
-        response = client.post(
-            "/accounts/login/",
-            data={
-                "username": username,
-                "password": password,
-                "csrfmiddlewaretoken": client.cookies["csrftoken"],
-            },
-            headers={"Referer": f"{base_url}/accounts/login/"},
-        )
-        assert response.status_code == 302, response.text[:500]
-        return client.cookies["sessionid"]
-
-
-def recv_json(ws: Any, timeout: float = 10.0) -> dict:
-    """Return the next JSON frame of a ``websockets`` sync client."""
-    return json.loads(ws.recv(timeout=timeout))
-
-
-class LiveServer:
-    """A ``manage.py serve`` process on 127.0.0.1."""
-
-    def __init__(self, port: int, process: subprocess.Popen) -> None:
-        self.port = port
-        self.process = process
-        self.http_url = f"http://127.0.0.1:{port}"
-        self.ws_url = f"ws://127.0.0.1:{port}"
-        self.origin = self.http_url
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-
-
-def wait_until_healthy(
-    url: str, process: subprocess.Popen, timeout_secs: float = 30
-) -> None:
-    """Poll ``url/healthz`` until it answers 200 or the process dies."""
-    deadline = time.monotonic() + timeout_secs
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}")
-        try:
-            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise TimeoutError(f"{url} did not become healthy in {timeout_secs} s")
-
-
 @pytest.fixture
 def live_servers(
     postgres: None, redis_url: str, tmp_path: Path
 ) -> Iterator[Callable[..., LiveServer]]:
-    """Start ``manage.py serve`` processes sharing the test database and Redis."""
-    started: list[LiveServer] = []
+    """Start ``manage.py serve`` processes sharing the test database and Redis.
 
-    def start(**env: str) -> LiveServer:
-        port = free_port()
-        log = open(tmp_path / f"serve-{port}.log", "w")  # noqa: SIM115 - closed with the process
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                str(ROOT / "manage.py"),
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
-            env=child_env(**env),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=ROOT,
-        )
-        server = LiveServer(port, process)
-        started.append(server)
-        try:
-            wait_until_healthy(server.http_url, process)
-        except Exception:
-            server.stop()
-            log.flush()
-            print((tmp_path / f"serve-{port}.log").read_text())
-            raise
-        return server
-
-    yield start
-    for server in started:
-        server.stop()
+    Call the fixture (``live_servers(**env)``) for one healthy server, or
+    ``live_servers.many(n, **env)`` for several at once; all stop after the test.
+    """
+    pool = Servers(tmp_path, child_env, collectstatic=True)
+    yield pool
+    pool.stop_all()

@@ -8,7 +8,6 @@ real WebSocket and HTTP clients; the in-process tests drive
 
 import asyncio
 import copy
-import json
 import secrets
 import threading
 import uuid
@@ -20,11 +19,19 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model
 from django.db import connections
-from django.test import Client
 
 from recommender.models import Category, Item
-from tests.conftest import login as live_login
-from tests.conftest import recv_json
+from tests.support.accounts import login as live_login
+from tests.support.accounts import session_cookie
+from tests.support.recs_client import event_frame
+from tests.support.sockets import recv_json, recv_type
+
+__all__ = [
+    "event_frame",
+    "recv_json",
+    "recv_type",
+    "session_cookie",
+]
 
 PASSWORD = "correct-horse-battery-staple-9"
 # An origin in the test ALLOWED_HOSTS (tests/testenv.py).
@@ -103,13 +110,6 @@ def private_layer(settings) -> None:
         settings.CHANNEL_LAYERS = layers
 
 
-def session_cookie(user) -> str:
-    """Return a valid ``sessionid`` for ``user`` (a logged-in session in the DB)."""
-    client = Client()
-    client.force_login(user)
-    return client.cookies["sessionid"].value
-
-
 def ws_headers(
     session: str | None = None, origin: bytes | None = TEST_ORIGIN
 ) -> list[tuple[bytes, bytes]]:
@@ -125,22 +125,6 @@ def ws_headers(
 def login(base_url: str, username: str, password: str = PASSWORD) -> str:
     """Log in a test user (default password) on a live server; return the session id."""
     return live_login(base_url, username, password)
-
-
-def recv_type(ws, wanted: str, timeout: float = 10.0) -> dict:
-    """Return the next frame of type ``wanted``, skipping sync heartbeats."""
-    while True:
-        message = recv_json(ws, timeout)
-        if message["type"] != "heartbeat":
-            assert message["type"] == wanted, message
-            return message
-
-
-def event_frame(item: int, client_id: str, action: str = "view", **extra: Any) -> str:
-    """Return a client ``event`` frame as JSON text."""
-    return json.dumps(
-        {"type": "event", "action": action, "item": item, "id": client_id, **extra}
-    )
 
 
 class LoopThread:

@@ -15,7 +15,6 @@ from collections import Counter
 
 import pytest
 from websockets.exceptions import ConnectionClosed
-from websockets.sync.client import connect
 
 from tests.security.conftest import (
     event_frame,
@@ -25,6 +24,7 @@ from tests.security.conftest import (
     private_prefix,
     recv_json,
 )
+from tests.support.sockets import RECS_PATH, open_socket
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -76,11 +76,7 @@ def test_flooder_is_rate_limited_and_others_keep_their_latency(
 
     def open_recs(username: str):
         session = login(server.http_url, username)
-        ws = connect(
-            f"{server.ws_url}/ws/recommendations/",
-            additional_headers={"Cookie": f"sessionid={session}"},
-            **origin,
-        )
+        ws = open_socket(server, RECS_PATH, session=session, **origin)
         assert recv_json(ws)["type"] == "recommendations"
         return ws
 

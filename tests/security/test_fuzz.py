@@ -22,7 +22,6 @@ from django.conf import settings as django_settings
 from hypothesis import HealthCheck, Phase, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
-from websockets.sync.client import connect
 
 import recommender.limits
 from recommender.models import BrowsingEvent
@@ -38,6 +37,8 @@ from tests.security.conftest import (
     ws_headers,
 )
 from tests.security.frames import Case, Frames
+from tests.support.sockets import RECS_PATH
+from tests.support.sockets import open_socket as open_live_socket
 
 MIN_FRAMES = 10_000
 EXAMPLES = int(__import__("os").environ.get("FUZZ_EXAMPLES", 200))
@@ -329,12 +330,7 @@ def test_hostile_frames_on_live_daphne_get_their_answers(live_servers):
     counts: Counter[str] = Counter()
 
     def open_recs(session: str):
-        ws = connect(
-            f"{server.ws_url}/ws/recommendations/",
-            origin=server.origin,
-            additional_headers={"Cookie": f"sessionid={session}"},
-            max_size=2**20,
-        )
+        ws = open_live_socket(server, RECS_PATH, session, max_size=2**20)
         assert recv_json(ws)["type"] == "recommendations"
         return ws
 

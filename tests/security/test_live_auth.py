@@ -7,7 +7,6 @@ through ``manage.py serve`` on the test PostgreSQL and Redis.
 import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
-from websockets.sync.client import connect
 
 from recommender.models import BrowsingEvent, RecommendationSnapshot
 from tests.security.conftest import (
@@ -18,6 +17,7 @@ from tests.security.conftest import (
     private_prefix,
     recv_json,
 )
+from tests.support.sockets import open_socket
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -27,12 +27,6 @@ pytestmark = [
 
 # How long a socket must stay silent to count as "received nothing".
 QUIET_SECS = 1.0
-
-
-def open_socket(server, path: str, session: str | None = None, **kwargs):
-    headers = {"Cookie": f"sessionid={session}"} if session else {}
-    kwargs.setdefault("origin", server.origin)
-    return connect(f"{server.ws_url}{path}", additional_headers=headers, **kwargs)
 
 
 def assert_silent(ws) -> None:
