@@ -80,8 +80,8 @@ def search_words(q: str) -> list[str]:
     return [word.lower() for word in _WORD.findall(q)][:SEARCH_MAX_WORDS]
 
 
-def _filtered(filters: ItemFilter) -> QuerySet[Item]:
-    query = Item.objects.filter(active=True)
+def _filtered(filters: ItemFilter, *, active_only: bool = True) -> QuerySet[Item]:
+    query = Item.objects.filter(active=True) if active_only else Item.objects.all()
     if filters.category_id is not None:
         query = query.filter(category_id=filters.category_id)
     if filters.min_price is not None:
@@ -107,9 +107,9 @@ def _filtered(filters: ItemFilter) -> QuerySet[Item]:
     return query
 
 
-def items_search_ids(*, q: str) -> QuerySet[Item]:
-    """Return the active items matching search text ``q`` (used by the admin too)."""
-    return _filtered(ItemFilter(q=q))
+def items_search(*, q: str, active_only: bool = True) -> QuerySet[Item]:
+    """Return the items matching search text ``q``, as the catalog pages match it."""
+    return _filtered(ItemFilter(q=q), active_only=active_only)
 
 
 def items_page(
