@@ -1,7 +1,8 @@
 """Fixtures for the end-to-end tests: a live daphne server and headless Chromium.
 
 The server runs in a thread of the test process (so it sees pytest-django's test
-database and the same channel layer) and listens on a free port of 127.0.0.1.
+database and the same channel layer) and listens on a free port of 127.0.0.1
+(``tests.support.inprocess.ThreadedDaphne``).
 Static files are served the production way: ``collectstatic`` into a temporary
 ``STATIC_ROOT`` and WhiteNoise in front of Django, whatever ``DEBUG`` is. With
 ``DEBUG`` off that is the hashed, compressed manifest storage, so the tests also
@@ -14,12 +15,9 @@ under ``CI=true``, where a missing browser is a failure.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import tempfile
-import threading
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -27,6 +25,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+
+from tests.support.inprocess import ThreadedDaphne
 
 T = TypeVar("T")
 
@@ -83,8 +83,6 @@ def _build_application() -> Any:
 @pytest.fixture(scope="session")
 def live_server_url(django_db_setup: None) -> Iterator[str]:
     """Start daphne in a thread on a free port; yield its base URL."""
-    # Import daphne.server before anything imports twisted's default reactor.
-    from daphne.server import Server
     from django.conf import settings
     from django.core.management import call_command
     from django.test.utils import override_settings
@@ -103,55 +101,11 @@ def live_server_url(django_db_setup: None) -> Iterator[str]:
         # In place: the WebSocket origin validator holds this very list.
         settings.ALLOWED_HOSTS.append("127.0.0.1")
 
-    server = Server(
-        application=_build_application(),
-        endpoints=["tcp:port=0:interface=127.0.0.1"],
-        signal_handlers=False,
-        verbosity=0,
-    )
-    failure: list[BaseException] = []
-
-    def serve() -> None:
-        loop = None
-        try:
-            server.run()
-        except BaseException as exc:  # reported to the main thread
-            failure.append(exc)
-        finally:
-            from twisted.internet import reactor
-
-            loop = getattr(reactor, "_asyncioEventloop", None)
-            # Cancel what the applications left running and close the loop, or
-            # Python 3.11 may crash at exit finalising a half-dead loop.
-            if loop is not None and not loop.is_closed():
-                pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
-                for task in pending:
-                    task.cancel()
-                if pending:
-                    loop.run_until_complete(
-                        asyncio.gather(*pending, return_exceptions=True)
-                    )
-                loop.run_until_complete(loop.shutdown_asyncgens())
-                loop.close()
-
     # No django_db_blocker.unblock() here: the server only touches the database
     # while a test that asked for it (transactional_db) runs.
-    thread = threading.Thread(target=serve, name="e2e-daphne", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + SERVER_START_TIMEOUT_SECS
-    while not server.listening_addresses:
-        if failure or not thread.is_alive():
-            raise RuntimeError(f"daphne did not start: {failure!r}")
-        if time.monotonic() > deadline:
-            raise RuntimeError("daphne did not start listening in time")
-        time.sleep(0.02)
-    host, port = server.listening_addresses[0]
-    yield f"http://{host}:{port}"
-
-    from twisted.internet import reactor
-
-    reactor.callFromThread(server.stop)
-    thread.join(timeout=15)
+    server = ThreadedDaphne(_build_application())
+    yield server.start(SERVER_START_TIMEOUT_SECS)
+    server.stop()
     overrides.disable()
     shutil.rmtree(static_root, ignore_errors=True)
 

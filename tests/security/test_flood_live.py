@@ -7,6 +7,7 @@ socket takes them. The figures are printed; the assertions are generous so
 the test is not timing-flaky.
 """
 
+import contextlib
 import json
 import statistics
 import threading
@@ -72,11 +73,12 @@ def test_flooder_is_rate_limited_and_others_keep_their_latency(
     make_user("steady")
     make_user("flooder")
     server = live_servers(**private_prefix())
-    origin = {"origin": server.origin}
+    # Both sockets are closed explicitly below, or with the stack on a failure.
+    sockets = contextlib.ExitStack()
 
     def open_recs(username: str):
         session = login(server.http_url, username)
-        ws = open_socket(server, RECS_PATH, session=session, **origin)
+        ws = sockets.enter_context(open_socket(server, RECS_PATH, session))
         assert recv_json(ws)["type"] == "recommendations"
         return ws
 
@@ -145,8 +147,7 @@ def test_flooder_is_rate_limited_and_others_keep_their_latency(
     deadline["at"] = time.monotonic() + 20
     draining.join(timeout=30)
     backlog = closed["code"] is None and answered() < sent["frames"]
-    flooder.close()
-    steady.close()
+    sockets.close()
 
     figures = {
         "baseline_p50_ms": round(statistics.median(baseline) * 1000, 1),

@@ -329,10 +329,11 @@ def test_hostile_frames_on_live_daphne_get_their_answers(live_servers):
     )
     counts: Counter[str] = Counter()
 
+    @contextlib.contextmanager
     def open_recs(session: str):
-        ws = open_live_socket(server, RECS_PATH, session, max_size=2**20)
-        assert recv_json(ws)["type"] == "recommendations"
-        return ws
+        with open_live_socket(server, RECS_PATH, session, max_size=2**20) as ws:
+            assert recv_json(ws)["type"] == "recommendations"
+            yield ws
 
     with open_recs(fuzz_session) as ws, open_recs(other_session) as other:
 

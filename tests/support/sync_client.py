@@ -8,7 +8,7 @@ servers underneath it and then check what it holds:
 - a seq jump, or a heartbeat ahead of ``applied``, sends ``resume``;
 - a dropped socket reconnects with backoff (trying ``urls`` in turn) and
   resumes from ``applied``;
-- ``reset`` reloads the snapshot from ``GET /api/items/``.
+- ``reset`` reloads the snapshot from ``GET /api/items/all/``.
 """
 
 import contextlib
@@ -27,8 +27,8 @@ from tests.support.waiting import WAIT_SECS, wait_for
 
 
 def items_snapshot(base_url: str) -> tuple[int, dict[int, dict]]:
-    """Return ``(seq, {id: item})`` from ``GET /api/items/``."""
-    body = httpx.get(f"{base_url}/api/items/", timeout=10).json()
+    """Return ``(seq, {id: item})`` from ``GET /api/items/all/``."""
+    body = httpx.get(f"{base_url}/api/items/all/", timeout=10).json()
     return body["seq"], {item["id"]: item for item in body["items"]}
 
 
@@ -49,7 +49,7 @@ class SyncClient:
     """A ``/ws/sync/`` client following the documented rules, in its own thread.
 
     ``urls`` are tried in turn on every (re)connect. With ``snapshot_url`` the
-    client starts from ``GET /api/items/`` and keeps the item state; without
+    client starts from ``GET /api/items/all/`` and keeps the item state; without
     it the client starts from the seq of its first ``hello``.
     """
 
