@@ -20,7 +20,11 @@ from recommender.engine.placements import DEFAULT_PLACEMENT
 from recommender.engine.scoring import Engine
 from recommender.engine.types import History, Recommendation
 from recommender.services.experiments import variants_assign
-from recommender.services.placements import PlacementList, placement_score
+from recommender.services.placements import (
+    PlacementList,
+    placement_data,
+    placement_score,
+)
 from recommender.services.rules import merchandising
 
 
@@ -70,6 +74,49 @@ class VariantEngines:
 
 #: The process-wide instance.
 variant_engines = VariantEngines()
+
+
+class SharedLists:
+    """Placement lists that are the same for every user of a variant.
+
+    ``similar`` (of an item), ``trending`` and ``complements`` of a given
+    item depend on the catalog, the rules and the shared placement data, not
+    on the user: a rule change or catalog edit re-ranks them once per process
+    however many sockets watch them. An entry is valid while the objects it
+    was computed from are the current ones.
+    """
+
+    _KEPT = 1024
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every shared list."""
+        with self._lock:
+            self._lists: dict[tuple, tuple[tuple, PlacementList]] = {}
+
+    def get(self, key: tuple, deps: tuple) -> PlacementList | None:
+        """Return the list stored under ``key`` if computed from ``deps``."""
+        entry = self._lists.get(key)
+        if entry is None or len(entry[0]) != len(deps):
+            return None
+        if all(a is b for a, b in zip(entry[0], deps, strict=True)):
+            return entry[1]
+        return None
+
+    def put(self, key: tuple, deps: tuple, value: PlacementList) -> None:
+        """Store ``value`` computed from ``deps`` (the oldest entries go first)."""
+        with self._lock:
+            if len(self._lists) >= self._KEPT:
+                self._lists.pop(next(iter(self._lists)))
+            self._lists.pop(key, None)
+            self._lists[key] = (deps, value)
+
+
+#: The process-wide instance.
+shared_lists = SharedLists()
 
 
 def user_variants(*, user_ids: list[int], now: float) -> dict[int, VariantSpec | None]:
@@ -154,7 +201,22 @@ def placement_rank(
     rules = merchandising.compiled(
         catalog=engine.catalog, placement=placement, variant_id=variant_id, now=now
     )
-    return placement_score(
+    shared = placement != "complements" or item is not None
+    key = (placement, item, variant_id, k)
+    deps: tuple = ()
+    if shared:
+        data = (
+            placement_data.trending(ids=engine.ids)
+            if placement == "trending"
+            else placement_data.complements(ids=engine.ids)
+            if placement == "complements"
+            else None
+        )
+        deps = (engine, rules, data)
+        found = shared_lists.get(key, deps)
+        if found is not None:
+            return found
+    ranked = placement_score(
         engine=engine,
         placement=placement,
         item=item,
@@ -164,3 +226,6 @@ def placement_rank(
         k=k,
         now=now,
     )
+    if shared:
+        shared_lists.put(key, deps, ranked)
+    return ranked

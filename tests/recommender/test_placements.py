@@ -19,16 +19,19 @@ from recommender.engine.placements import (
     trending_scores,
 )
 from recommender.engine.rules import CompiledRules, RuleCatalog, RuleSpec, rules_compile
-from recommender.models import BrowsingEvent
+from recommender.models import BrowsingEvent, Category, Rule
 from recommender.selectors import interactions_all
 from recommender.services.catalog import catalog_load
 from recommender.services.placements import (
     PlacementData,
     UnknownPlacementItem,
     complements_load,
+    placement_data,
     placement_score,
     trending_counts,
 )
+from recommender.services.ranking import placement_rank, shared_lists
+from recommender.services.rules import merchandising
 from tests.factories import catalog
 
 
@@ -342,3 +345,58 @@ def test_trending_puts_what_is_rising_first() -> None:
     assert result.items[0]["id"] == items[7].pk
     assert result.items[0]["reasons"] == ["Rising: 3 shoppers in the last hour"]
     assert len(result.items) == 10
+
+
+@pytest.mark.django_db
+def test_shared_lists_are_ranked_once_until_rules_or_catalog_change() -> None:
+    items, engine = _shop()
+    merchandising.reset()
+    shared_lists.reset()
+    placement_data.reset()
+    first = placement_rank(
+        engine=engine,
+        user_id=None,
+        placement="similar",
+        item=items[3].pk,
+        history=None,
+        k=10,
+    )
+    again = placement_rank(
+        engine=engine,
+        user_id=None,
+        placement="similar",
+        item=items[3].pk,
+        history=None,
+        k=10,
+    )
+    assert again is first
+    Rule.objects.create(
+        name="no music",
+        kind="exclude",
+        target="category",
+        category=Category.objects.get(name="Music"),
+    )
+    merchandising.invalidate()
+    ruled = placement_rank(
+        engine=engine,
+        user_id=None,
+        placement="similar",
+        item=items[3].pk,
+        history=None,
+        k=10,
+    )
+    assert ruled is not first
+    music = {item.pk for item in items if item.category.name == "Music"}
+    assert not {entry["id"] for entry in ruled.items} & music
+    rebuilt = Engine(catalog_load(), engine.behaviour)
+    assert (
+        placement_rank(
+            engine=rebuilt,
+            user_id=None,
+            placement="similar",
+            item=items[3].pk,
+            history=None,
+            k=10,
+        )
+        is not ruled
+    )
