@@ -110,7 +110,9 @@ class BrowsingEvent(models.Model):
 
     class Meta:
         indexes = [
-            models.Index(fields=["user", "-created", "-id"], name="event_user_latest")
+            models.Index(fields=["user", "-created", "-id"], name="event_user_latest"),
+            # "Trending" counts the last day's events per item.
+            models.Index(fields=["created"], name="event_created"),
         ]
         constraints = [
             models.UniqueConstraint(
