@@ -8,10 +8,5 @@ class RecommenderConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        """Register the catalog with the change log."""
+        """Connect the app's receivers (``recommender/sync.py`` registers Item)."""
         from recommender import receivers  # noqa: F401 - connects the login merge
-        from recommender.models import Item
-        from recommender.serializers import item_to_dict
-        from sync import registry
-
-        registry.register(Item, name="item", serialize=item_to_dict)

@@ -5,6 +5,7 @@ each event to the ingest service (through the process's batcher) and
 forwards lists; the logic lives in ``recommender.services``.
 """
 
+import asyncio
 import json
 import logging
 import time
@@ -24,9 +25,9 @@ from recommender.services.recommendations import (
     recommendations_open,
 )
 from recommender.services.visitors import visitor_for_socket
-from recsite import wire
-from recsite.consumers import ProtocolConsumer
+from sync import wire
 from sync.hub import hub
+from sync.protocol import ProtocolConsumer
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +58,8 @@ class RecommendationsConsumer(ProtocolConsumer):
         self.version = 0
         self.shown: set[int] = set()
         self.bucket = socket_bucket()
+        self.refresh: asyncio.Task | None = None
+        self.refresh_due = False
 
     async def connect(self) -> None:
         """Called on the handshake: check the session, join, send the list."""
@@ -78,7 +81,7 @@ class RecommendationsConsumer(ProtocolConsumer):
         for group in self.groups:
             await self.channel_layer.group_add(group, self.channel_name)
         # Catalog changes come through the process's hub, for retraction.
-        await hub.join(self)
+        await hub.watch(self)
         await self.accept()
         self.track_open(user_id)
         await self._show(await _open(user_id=user_id))
@@ -86,7 +89,9 @@ class RecommendationsConsumer(ProtocolConsumer):
     def track_close(self) -> None:
         """Leave the presence counts and the hub, release this user's socket slot."""
         super().track_close()
-        hub.leave(self)
+        hub.unwatch(self)
+        if self.refresh is not None:
+            self.refresh.cancel()
         if self.user_id is not None:
             user_slots.release(self.user_id)
             self.user_id = None
@@ -145,23 +150,28 @@ class RecommendationsConsumer(ProtocolConsumer):
         await self.send(text_data=event["text"])
         signals.list_sent.send(sender=RecommendationsConsumer, path="layer")
 
-    async def deliver(self, event: dict[str, Any]) -> bool:
-        """Called by the hub for each catalog change; False to retract (slow path)."""
+    async def change_seen(self, event: dict[str, Any]) -> None:
+        """Called by the hub for each catalog change (inline: never waits on I/O)."""
         live.engine.note_seq(event["seq"])
-        if event.get("text") is None:
-            return False  # a bulk write: check the list against the catalog
-        if not self.shown:
-            return True
-        return not list_retracted_by(change=json.loads(event["text"]), shown=self.shown)
+        text = event.get("text")
+        # No text: a bulk write or changes missed in an outage; check the list.
+        if text is None or list_retracted_by(change_text=text, shown=self.shown):
+            self._refresh_soon()
 
-    async def sync_change(self, event: dict[str, Any]) -> None:
-        """Called when a shown item left the catalog: push a list without it."""
+    def _refresh_soon(self) -> None:
+        """Show a list without retracted items, once whatever is running ends."""
         if self.user_id is None:
             return
-        try:
-            await self._show(await _current(user_id=self.user_id, shown=True))
-        except Exception:
-            logger.warning("retraction for user %s failed", self.user_id, exc_info=True)
+        self.refresh_due = True
+        if self.refresh is None or self.refresh.done():
+            self.refresh = asyncio.create_task(self._refresh())
 
-    async def heartbeat(self, latest_seq: int) -> None:
-        """Called by the hub's heartbeat; recommendation sockets need none."""
+    async def _refresh(self) -> None:
+        while self.refresh_due and self.user_id is not None:
+            self.refresh_due = False
+            try:
+                await self._show(await _current(user_id=self.user_id, shown=True))
+            except Exception:
+                logger.warning(
+                    "retraction for user %s failed", self.user_id, exc_info=True
+                )

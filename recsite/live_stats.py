@@ -20,6 +20,8 @@ from typing import Any
 
 from django.conf import settings
 
+from sync.tasks import stop_with_loop
+
 logger = logging.getLogger(__name__)
 
 PUBLISH_SECS = 1.0
@@ -169,4 +171,4 @@ def ensure_publishing() -> None:
     """Start this process's publisher task once, on the running loop."""
     loop = asyncio.get_running_loop()
     if stats.task is None or stats.task.done() or stats.task.get_loop() is not loop:
-        stats.task = loop.create_task(_publish_forever())
+        stats.task = stop_with_loop(loop.create_task(_publish_forever()))

@@ -15,8 +15,9 @@ from pydantic import TypeAdapter
 from recommender import messages
 from recommender.consumers import CLOSE_UNAUTHENTICATED
 from recommender.services.online import online_report
-from recsite import live_stats, wire
-from recsite.consumers import ProtocolConsumer
+from recsite import live_stats
+from sync import wire
+from sync.protocol import ProtocolConsumer
 
 logger = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from daphne.server import Server
 from daphne.ws_protocol import WebSocketProtocol
 from django.conf import settings
 
-from recsite.consumers import CLOSE_POLICY_VIOLATION
+from sync.protocol import CLOSE_POLICY_VIOLATION
 
 logger = logging.getLogger(__name__)
 

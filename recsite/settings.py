@@ -118,7 +118,10 @@ INSTALLED_APPS = [
     "channels",
     "sync",
     "recommender",
+    "recsite.apps.RecsiteConfig",
 ]
+# Apps only the test suite installs (tests/testenv.py), e.g. sync's test model.
+INSTALLED_APPS += env_list("RECSITE_TEST_APPS", [])
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

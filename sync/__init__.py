@@ -2,15 +2,19 @@
 
 The public API, importable before the app registry is ready (names load on
 first use): :func:`snapshot_at_seq`, :func:`record`, :class:`SyncedModel`,
-:func:`register`.
+:func:`register`, :func:`unregister`.
 """
 
 from typing import Any
 
-__all__ = ["snapshot_at_seq"]
+__all__ = ["SyncedModel", "record", "register", "snapshot_at_seq", "unregister"]
 
 _LAZY = {
     "snapshot_at_seq": "sync.snapshots",
+    "SyncedModel": "sync.registry",
+    "record": "sync.registry",
+    "register": "sync.registry",
+    "unregister": "sync.registry",
 }
 
 

@@ -5,15 +5,14 @@ import logging
 from typing import Any
 
 from channels.db import database_sync_to_async
-from django.conf import settings
 from pydantic import TypeAdapter
 
-from recsite import live_stats, metrics
-from recsite.consumers import ProtocolConsumer
-from recsite.wire import encode
-from sync import messages, selectors
+from sync import messages, selectors, signals
+from sync.conf import sync_settings
 from sync.hub import hub
+from sync.protocol import ProtocolConsumer
 from sync.services import change_message
+from sync.wire import encode
 
 logger = logging.getLogger(__name__)
 
@@ -21,7 +20,7 @@ _changes_after = database_sync_to_async(selectors.changes_after)
 
 # No channel-layer channel per socket: the process's hub (sync.hub) receives
 # each change once and hands it to every socket here.
-NO_LAYER = "recsite.no-layer"
+NO_LAYER = "sync.no-layer"
 
 
 class SyncConsumer(ProtocolConsumer):
@@ -52,7 +51,7 @@ class SyncConsumer(ProtocolConsumer):
             # is then certain to arrive, and one before it is skipped as seen.
             await hub.join(self)
             self.last_seq = await hub.seq_current()
-            live_stats.stats.seq = max(live_stats.stats.seq, self.last_seq)
+            signals.seq_observed.send(sender=SyncConsumer, seq=self.last_seq, lag=None)
             await self.send_text(messages.hello(seq=self.last_seq))
 
     async def disconnect(self, code: int) -> None:
@@ -63,7 +62,7 @@ class SyncConsumer(ProtocolConsumer):
         """Replay every change after ``request.after``, then ``resumed``."""
         async with self.lock:
             plan = await _changes_after(
-                after=request.after, limit=settings.SYNC_RESUME_MAX_CHANGES
+                after=request.after, limit=sync_settings.SYNC_RESUME_MAX_CHANGES
             )
             if plan.reset:
                 self.last_seq = max(self.last_seq, plan.seq)
@@ -103,19 +102,30 @@ class SyncConsumer(ProtocolConsumer):
         """Catch up to ``latest_seq`` if behind, then send a heartbeat."""
         try:
             async with self.lock:
-                metrics.CHANGELOG_SEQ.set(latest_seq)
-                live_stats.stats.seq = max(live_stats.stats.seq, latest_seq)
                 if latest_seq > self.last_seq:
-                    metrics.CHANGELOG_LAG.set(latest_seq - self.last_seq)
+                    signals.seq_observed.send(
+                        sender=SyncConsumer,
+                        seq=latest_seq,
+                        lag=latest_seq - self.last_seq,
+                    )
                     await self._catch_up()
                 await self.send_text(messages.heartbeat(seq=self.last_seq))
         except Exception:
             logger.warning("sync heartbeat failed", exc_info=True)
 
+    async def catch_up(self, latest_seq: int) -> None:
+        """Called by the hub when the stream recovers: send what was missed."""
+        try:
+            async with self.lock:
+                if latest_seq > self.last_seq:
+                    await self._catch_up()
+        except Exception:
+            logger.warning("sync catch-up failed", exc_info=True)
+
     async def _catch_up(self) -> None:
         """Send what the log holds beyond ``last_seq`` (call with the lock held)."""
         plan = await _changes_after(
-            after=self.last_seq, limit=settings.SYNC_RESUME_MAX_CHANGES
+            after=self.last_seq, limit=sync_settings.SYNC_RESUME_MAX_CHANGES
         )
         if plan.reset:
             self.last_seq = plan.seq

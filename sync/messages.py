@@ -14,6 +14,8 @@ CHANGES_GROUP = "sync.changes"
 
 # Channel-layer message types (dotted: "sync.change" is handled by sync_change).
 LAYER_CHANGE = "sync.change"
+# What the hub sends itself to learn that the stream carries messages again.
+LAYER_PROBE = "sync.probe"
 
 
 class HelloMessage(TypedDict):
@@ -76,6 +78,11 @@ def layer_change(*, text: str | None, seq: int) -> dict[str, Any]:
     sockets then read them from the change log.
     """
     return {"type": LAYER_CHANGE, "text": text, "seq": int(seq)}
+
+
+def layer_probe() -> dict[str, Any]:
+    """Return the envelope a hub sends to its own channel to test the stream."""
+    return {"type": LAYER_PROBE}
 
 
 class ResumeRequest(BaseModel):

@@ -7,23 +7,22 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
-from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from recsite import live_stats, metrics
-from recsite.layer import bounded
-from recsite.wire import encode
-from sync import messages
+from sync import messages, signals
+from sync.conf import sync_settings
+from sync.layer import bounded
 from sync.models import Change, SeqCounter
+from sync.wire import encode
 
 logger = logging.getLogger(__name__)
 
 # Prune the log once every this many changes rather than on every write.
 _PRUNE_EVERY = 100
-# A bulk write larger than this is announced by one heartbeat instead of one
-# message per change; clients then resume (or reset) from the log.
+# A bulk write larger than this is announced by one message instead of one
+# per change; sockets then read the changes from the log.
 BROADCAST_MAX_BATCH = 1000
 
 Op = str  # "upsert" | "delete"
@@ -89,14 +88,16 @@ def changes_record(
         if last // _PRUNE_EVERY != (first - 1) // _PRUNE_EVERY:
             changelog_prune(latest=last)
         transaction.on_commit(lambda: changes_broadcast(rows))
-    metrics.CHANGES.labels(model=model_name).inc(len(batch))
+    signals.changes_recorded.send(sender=Change, model=model_name, count=len(batch))
     return [row.seq for row in rows]
 
 
 def changelog_prune(*, latest: int) -> int:
     """Delete log rows beyond the configured count and age; return how many."""
-    cutoff = timezone.now() - timedelta(seconds=settings.SYNC_CHANGELOG_MAX_AGE_SECS)
-    keep_from = latest - settings.SYNC_CHANGELOG_MAX_ROWS
+    cutoff = timezone.now() - timedelta(
+        seconds=sync_settings.SYNC_CHANGELOG_MAX_AGE_SECS
+    )
+    keep_from = latest - sync_settings.SYNC_CHANGELOG_MAX_ROWS
     deleted, _ = Change.objects.filter(seq__lte=keep_from).delete()
     aged, _ = Change.objects.filter(created__lt=cutoff).delete()
     return deleted + aged
@@ -119,14 +120,19 @@ def changes_broadcast(rows: list[Change]) -> None:
     try:
         async_to_sync(_group_send_all)(layer, messages.CHANGES_GROUP, envelopes)
     except Exception:
-        metrics.BROADCAST_FAILURES.labels(kind="change").inc()
-        live_stats.stats.broadcast_failures += 1
+        signals.broadcast_failed.send(
+            sender=Change, kind="change", first_seq=rows[0].seq, last_seq=rows[-1].seq
+        )
         logger.warning(
             "broadcast of changes %d..%d failed; clients will resume from the log",
             rows[0].seq,
             rows[-1].seq,
             exc_info=True,
         )
+        return
+    signals.changes_broadcast.send(
+        sender=Change, first_seq=rows[0].seq, last_seq=rows[-1].seq
+    )
 
 
 async def _group_send_all(
@@ -139,4 +145,4 @@ async def _group_send_all(
         for envelope in envelopes:
             await layer.group_send(group, envelope)
 
-    await bounded(send_all(), timeout_secs=settings.BROADCAST_TIMEOUT_SECS)
+    await bounded(send_all(), timeout_secs=sync_settings.BROADCAST_TIMEOUT_SECS)

@@ -6,7 +6,7 @@ import uuid
 import pytest
 from channels.layers import get_channel_layer
 
-from recsite.layer import group_send_many
+from sync.layer import group_send_many
 
 pytestmark = pytest.mark.usefixtures("redis_url")
 

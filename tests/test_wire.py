@@ -4,7 +4,7 @@ import pytest
 from pydantic import TypeAdapter
 
 from recommender.messages import EventRequest
-from recsite.wire import MAX_JSON_DEPTH, FrameError, parse_frame
+from sync.wire import MAX_JSON_DEPTH, FrameError, parse_frame
 
 ADAPTER = TypeAdapter(EventRequest)
 

@@ -29,3 +29,5 @@ os.environ.setdefault("DJANGO_INSECURE_FAST_HASHER", "1")
 # ...and its own channel-layer prefix, so runs sharing one Redis never see
 # each other's broadcasts (server processes started by tests inherit it).
 os.environ.setdefault("REDIS_PREFIX", f"recsite-test-{os.getpid()}")
+# sync's own tests use a model of their own, never the catalog's.
+os.environ.setdefault("RECSITE_TEST_APPS", "tests.sync.testapp")

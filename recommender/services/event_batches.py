@@ -24,7 +24,7 @@ from django.conf import settings
 from recommender import messages
 from recommender.services.events import NewEvent, StoredEvent, UnknownItem
 from recommender.services.ingest import EventOutcome, events_ingest
-from recsite.wire import encode
+from sync.wire import encode
 
 BatchFn = Callable[..., list[EventOutcome]]
 

@@ -11,9 +11,9 @@ from django.db import IntegrityError, connection
 from django.utils import timezone
 
 from recommender import signals
+from recommender.db import rows_insert, savepoint_if_in_transaction
 from recommender.models import BrowsingEvent, Item
 from recommender.services.engine import ACTION_WEIGHTS
-from recsite.db import rows_insert, savepoint_if_in_transaction
 
 
 class UnknownItem(Exception):

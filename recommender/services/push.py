@@ -8,8 +8,8 @@ from django.conf import settings
 
 from recommender import messages, signals
 from recommender.services.live import live
-from recsite.layer import bounded, group_send_many
-from recsite.wire import encode
+from sync.layer import bounded, group_send_many
+from sync.wire import encode
 
 logger = logging.getLogger(__name__)
 

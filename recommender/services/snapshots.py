@@ -17,9 +17,9 @@ from django.db.models import Max, Q
 from django.utils import timezone
 
 from recommender import messages
+from recommender.db import rows_insert
 from recommender.models import Impression, RecommendationSnapshot
 from recommender.services.live import live
-from recsite.db import rows_insert
 
 logger = logging.getLogger(__name__)
 

@@ -1,4 +1,9 @@
-"""The base of every recsite WebSocket consumer: errors, abuse limits, fast dispatch."""
+"""The base of every protocol WebSocket consumer: errors, abuse limits, fast dispatch.
+
+``/ws/sync/`` is built on it, and a project may build its own sockets on it
+too (recsite's recommendation and operator sockets do). Presence and rejected
+frames are announced through :mod:`sync.signals`; the project counts them.
+"""
 
 import logging
 from typing import Any
@@ -6,11 +11,11 @@ from typing import Any
 from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
-from django.conf import settings
 from pydantic import TypeAdapter
 
-from recsite import live_stats, metrics
-from recsite.wire import UNAVAILABLE, FrameError, encode, parse_frame
+from sync import signals
+from sync.conf import sync_settings
+from sync.wire import UNAVAILABLE, FrameError, encode, parse_frame
 
 logger = logging.getLogger(__name__)
 
@@ -57,17 +62,18 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
     def track_close(self) -> None:
         """Remove this socket from the presence counts (idempotent)."""
         if self.counted:
-            metrics.WS_CONNECTIONS.labels(endpoint=self.endpoint).dec()
-            live_stats.stats.socket_closed(self.endpoint, self.counted_user)
             self.counted = False
+            signals.socket_closed.send(
+                sender=type(self), endpoint=self.endpoint, user_id=self.counted_user
+            )
 
     def track_open(self, user_id: int | None = None) -> None:
         """Count this socket (and its user) as present; call once it is accepted."""
-        metrics.WS_CONNECTIONS.labels(endpoint=self.endpoint).inc()
-        live_stats.stats.socket_opened(self.endpoint, user_id)
-        live_stats.ensure_publishing()
         self.counted = True
         self.counted_user = user_id
+        signals.socket_opened.send(
+            sender=type(self), endpoint=self.endpoint, user_id=user_id
+        )
 
     async def websocket_disconnect(self, message: dict[str, Any]) -> None:
         """Called when the socket closes: leave groups, run ``disconnect``, stop.
@@ -90,7 +96,7 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
                 text=text_data,
                 data=bytes_data,
                 adapter=self.adapter,
-                max_bytes=settings.WS_MAX_FRAME_BYTES,
+                max_bytes=sync_settings.WS_MAX_FRAME_BYTES,
             )
         except FrameError as exc:
             await self.reject(exc)
@@ -103,7 +109,9 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
             # A failure on our side (database or Redis unreachable): the frame
             # was not served, the client may resend it with the same id.
             logger.exception("%s frame failed", self.endpoint)
-            metrics.WS_FRAMES_REJECTED.labels(code=UNAVAILABLE).inc()
+            signals.frame_rejected.send(
+                sender=type(self), endpoint=self.endpoint, code=UNAVAILABLE
+            )
             await self.send_text(
                 FrameError(
                     UNAVAILABLE,
@@ -118,12 +126,14 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
 
     async def reject(self, exc: FrameError) -> None:
         """Answer a frame with an error; close the socket after too many."""
-        metrics.WS_FRAMES_REJECTED.labels(code=exc.code).inc()
+        signals.frame_rejected.send(
+            sender=type(self), endpoint=self.endpoint, code=exc.code
+        )
         await self.send_text(exc.to_message())
         if exc.code == "rate_limited":
             return
         self.invalid_frames += 1
-        if self.invalid_frames > settings.WS_MAX_INVALID_FRAMES:
+        if self.invalid_frames > sync_settings.WS_MAX_INVALID_FRAMES:
             logger.info(
                 "closing %s after %d invalid frames", self.endpoint, self.invalid_frames
             )
