@@ -7,9 +7,9 @@ storing is :mod:`recommender.services.snapshots`; sending is
 :mod:`recommender.services.push`.
 """
 
+import json
 import time
 from collections.abc import Collection
-from typing import Any
 
 from django.conf import settings
 
@@ -102,13 +102,16 @@ def recommendations_open(*, user_id: int) -> messages.RecommendationsMessage:
     return recommendations_current(user_id=user_id, shown=True)
 
 
-def list_retracted_by(*, change: dict[str, Any], shown: Collection[int]) -> bool:
+def list_retracted_by(*, change_text: str, shown: Collection[int]) -> bool:
     """Return True when a catalog change takes an item of ``shown`` off the shelf.
 
-    ``change`` is a sync ``change`` message (``model``, ``op``, ``id``,
-    ``data``); an item deleted or deactivated while on screen retracts the
-    list that shows it.
+    ``change_text`` is a sync ``change`` message as broadcast (JSON: ``model``,
+    ``op``, ``id``, ``data``); an item deleted or deactivated while on screen
+    retracts the list that shows it.
     """
+    if not shown:
+        return False
+    change = json.loads(change_text)
     if change.get("model") != "item" or change.get("id") not in shown:
         return False
     data = change.get("data")
