@@ -164,6 +164,10 @@ class LiveProcess:
         self.engine.reset()
         self.histories.clear()
         self.versions.clear()
+        # Imported here so the merchandising services may use the live state.
+        from recommender.services.ranking import merchandising_reset
+
+        merchandising_reset()
 
 
 live = LiveProcess()

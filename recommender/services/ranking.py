@@ -229,3 +229,14 @@ def placement_rank(
     if shared:
         shared_lists.put(key, deps, ranked)
     return ranked
+
+
+def merchandising_reset() -> None:
+    """Forget the process's rules, experiments, variant engines and shared lists.
+
+    Part of the live process's one reset (tests swap databases under it).
+    """
+    merchandising.reset()
+    variant_engines.reset()
+    shared_lists.reset()
+    placement_data.reset()
