@@ -15,7 +15,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
-from recommender.api import events, items, recommendations
+from recommender.api import activity, events, items, recommendations
 from recommender.api.errors import ERROR_CODES, error_body, status_code_name
 from recommender.api.schemas import ErrorOut
 
@@ -118,3 +118,4 @@ def _server_error(request: HttpRequest, exc: Exception) -> HttpResponse:
 api.add_router("/", items.router)
 api.add_router("/", recommendations.router)
 api.add_router("/", events.router)
+api.add_router("/", activity.router)

@@ -1,5 +1,9 @@
-// "Your recent activity": the last browsing events of this tab, newest first,
-// each marked sending / saved / failed as the server answers.
+// "Your recent activity": the shopper's last browsing events, newest first.
+// The list comes from the server (GET /api/activity/): on load, and again each
+// time the recommendations socket pushes a new list (which every tab of the
+// shopper receives after an event from any of them), so it survives reloads
+// and stays the same in every tab. Events this tab sent show "sending…" until
+// the server acks them, then "saved"; stored ones are matched by client id.
 
 import { DONE as VERBS } from "./vocabulary.js";
 
@@ -28,12 +32,67 @@ export class ActivityStrip extends EventTarget {
     });
   }
 
+  /** Fetch the stored events and show them; a failed fetch keeps what is shown. */
+  async refresh() {
+    const ticket = (this.refreshTicket = (this.refreshTicket || 0) + 1);
+    let data;
+    try {
+      const response = await fetch("/api/activity/", {
+        credentials: "same-origin",
+        headers: { Accept: "application/json" },
+      });
+      if (!response.ok) return;
+      data = await response.json();
+    } catch {
+      return;
+    }
+    // An older answer arriving after a newer one must not win.
+    if (ticket !== this.refreshTicket || !Array.isArray(data.events)) return;
+    this.showStored(data.events);
+  }
+
+  /** Show the server's events (newest first) below this tab's unsaved ones. */
+  showStored(events) {
+    const stored = new Set(events.map((e) => e.id));
+    // Sent from this tab and not stored yet (sending, or failed): keep on top.
+    const unsaved = [...this.list.children].filter(
+      (li) => li.dataset.state !== "saved" && !stored.has(li.dataset.clientId),
+    );
+    const entries = events.map((event) => {
+      const li =
+        (event.id && this.entries.get(event.id)) ||
+        this._entry(event.id, event.action, event.item, event.title, new Date(event.created));
+      if (li.dataset.state !== "saved") this._mark(li, "saved", "saved", "");
+      return li;
+    });
+    this._show([...unsaved, ...entries]);
+  }
+
   add(clientId, action, itemId, title) {
+    this._show([this._entry(clientId, action, itemId, title, new Date()), ...this.list.children]);
+  }
+
+  _show(wanted) {
+    // Move only what changed place: a re-inserted entry would replay its
+    // slide-in animation.
+    const keep = wanted.slice(0, MAX_ENTRIES);
+    keep.forEach((li, index) => {
+      if (this.list.children[index] !== li) this.list.insertBefore(li, this.list.children[index] || null);
+    });
+    while (this.list.children.length > keep.length) this.list.lastElementChild.remove();
+    this.entries = new Map(keep.filter((li) => li.dataset.clientId).map((li) => [li.dataset.clientId, li]));
+    this.empty.hidden = keep.length > 0;
+    // The newest entry is first: keep it in view (scroll anchoring would
+    // otherwise push it out to the left, under the heading).
+    if (!this.list.contains(document.activeElement)) this.list.scrollLeft = 0;
+  }
+
+  _entry(clientId, action, itemId, title, time) {
     const li = document.createElement("li");
     li.className = "activity-entry is-pending";
     li.dataset.action = action;
     li.dataset.state = "pending";
-    const time = new Date();
+    if (clientId) li.dataset.clientId = clientId;
     li.innerHTML = `
       <span class="activity-icon" aria-hidden="true"></span>
       <span class="activity-text">
@@ -50,14 +109,7 @@ export class ActivityStrip extends EventTarget {
     const timeEl = li.querySelector("time");
     timeEl.dateTime = time.toISOString();
     timeEl.textContent = time.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-    if (clientId) this.entries.set(clientId, li);
-    this.list.prepend(li);
-    while (this.list.children.length > MAX_ENTRIES) {
-      const last = this.list.lastElementChild;
-      for (const [key, el] of this.entries) if (el === last) this.entries.delete(key);
-      last.remove();
-    }
-    this.empty.hidden = true;
+    return li;
   }
 
   acked(clientId, rttMs) {
@@ -70,7 +122,10 @@ export class ActivityStrip extends EventTarget {
 
   _state(clientId, state, text, title) {
     const li = this.entries.get(clientId);
-    if (!li) return;
+    if (li) this._mark(li, state, text, title);
+  }
+
+  _mark(li, state, text, title) {
     li.dataset.state = state;
     li.classList.remove("is-pending", "is-saved", "is-failed");
     li.classList.add(`is-${state}`);

@@ -75,6 +75,8 @@ catalog.addEventListener("itemremove", (e) => {
 });
 
 async function start() {
+  // The stored activity survives reloads; load it alongside the catalog.
+  activity.refresh();
   // Snapshot first, then the socket, which resumes after the snapshot's seq.
   await catalog.loadSnapshot();
   const syncSocket = new ReconnectingSocket("/ws/sync/", { watchdogMs: 45000 });
@@ -84,6 +86,16 @@ async function start() {
 
   const recsSocket = new ReconnectingSocket("/ws/recommendations/");
   recs.attach(recsSocket);
+  // Every tab of the shopper gets each new list, whichever tab sent the event
+  // behind it: read the stored activity again then (once per burst).
+  let activityTimer = 0;
+  const refreshActivity = () => {
+    clearTimeout(activityTimer);
+    activityTimer = setTimeout(() => activity.refresh(), 150);
+  };
+  recsSocket.addEventListener("message", (e) => {
+    if (e.detail && e.detail.type === "recommendations") refreshActivity();
+  });
   indicator.watch(recsSocket);
   recsSocket.start();
 

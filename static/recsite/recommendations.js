@@ -4,8 +4,10 @@
 // them; after a reconnect every un-acked event is sent again with the same id
 // (the server stores each id once). A recommendations message with a version
 // lower than the one shown is stale and ignored. The panel marks what changed:
-// new entries, entries that moved (with the distance) and retracted entries,
-// which stay briefly, struck through, before they leave.
+// new entries and entries that moved (with the distance); an entry that left
+// the list fades out quietly where it was, without a rank. The version, the
+// compute time and the score bars are developer figures: shown only when the
+// panel has data-debug="true" (staff).
 
 import { uniqueId, reducedMotion } from "./api.js";
 
@@ -22,6 +24,7 @@ export class Recommendations extends EventTarget {
     this.placeholder = section.querySelector("[data-field='placeholder']");
     this.loginPrompt = section.querySelector("[data-field='login']");
     this.version = -1;
+    this.debug = section.dataset.debug === "true";
     this.shown = []; // [{id, title, score, reasons, because}]
     // Item id -> title, for the "because" links (the dashboard sets it from
     // its catalog); ids it cannot name are shown as "#id".
@@ -149,7 +152,9 @@ export class Recommendations extends EventTarget {
     this.section.dataset.computedMs = String(message.computed_ms ?? "");
     const when = new Date().toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
     const ms = Number(message.computed_ms);
-    this.meta.textContent = `v${message.version} · updated ${when}${Number.isFinite(ms) ? ` · computed in ${ms.toFixed(1)} ms` : ""}`;
+    this.meta.textContent = this.debug
+      ? `v${message.version} · updated ${when}${Number.isFinite(ms) ? ` · computed in ${ms.toFixed(1)} ms` : ""}`
+      : `Updated ${when}`;
     this._apply(Array.isArray(message.items) ? message.items : [], { announce: true });
   }
 
@@ -202,9 +207,12 @@ export class Recommendations extends EventTarget {
       li.classList.add("is-retracted");
       li.setAttribute("aria-hidden", "true");
       li.inert = true;
+      // It no longer has a place in the list: no rank (the new entry at its
+      // place has it) and no badge; it only fades out.
+      li.querySelector("[data-field='rank']").textContent = "";
       const badge = li.querySelector("[data-field='change']");
-      badge.textContent = "Removed";
-      badge.hidden = false;
+      badge.textContent = "";
+      badge.hidden = true;
       if (animate) {
         ordered.splice(Math.min(before.get(rec.id), ordered.length), 0, li);
         setTimeout(() => li.remove(), RETRACT_MS);
@@ -267,7 +275,7 @@ export class Recommendations extends EventTarget {
             <span class="rec-title" data-field="title"></span>
             <span class="rec-change" data-field="change" hidden></span>
           </span>
-          <span class="rec-score" aria-hidden="true"><span data-field="score"></span></span>
+          <span class="rec-score" data-debug-only><span class="rec-score-bar" aria-hidden="true"><span data-field="score"></span></span><span class="rec-score-value" data-field="score-value"></span></span>
           <ul class="rec-reasons" data-field="reasons"></ul>
         </span>
       </button>
@@ -281,6 +289,7 @@ export class Recommendations extends EventTarget {
     li.querySelector("[data-field='title']").textContent = rec.title;
     const score = Math.max(0, Number(rec.score) || 0);
     li.querySelector("[data-field='score']").style.width = `${Math.round((score / maxScore) * 100)}%`;
+    li.querySelector("[data-field='score-value']").textContent = `score ${score.toFixed(2)}`;
     li.dataset.score = String(rec.score);
     const reasons = li.querySelector("[data-field='reasons']");
     const texts = Array.isArray(rec.reasons) ? rec.reasons : [];

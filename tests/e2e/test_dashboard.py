@@ -339,3 +339,120 @@ def test_anonymous_history_carries_over_to_login(new_tab, catalog) -> None:
     )
     assert any(title in reasons for title in viewed), reasons
     tab.screenshot("07-anonymous-history-after-login")
+
+
+def activity_titles(page: Any) -> list[str]:
+    return page.locator(
+        "[data-region='activity'] li [data-activity-item]"
+    ).all_inner_texts()
+
+
+def test_activity_comes_from_the_server_and_follows_every_tab(new_tab, catalog) -> None:
+    """The strip survives a reload and shows what another tab of the shopper did."""
+    first = new_tab()
+    first.login("shopper")
+    wait_ready(first)
+    card(first.page, catalog.items["Pocket Beat Speaker"]).click()
+    first.page.keyboard.press("Escape")
+    saved = first.page.locator("[data-region='activity'] li[data-state='saved']")
+    expect(saved).to_have_count(1)
+
+    # A second tab (another window) opens with the stored activity.
+    second = new_tab()
+    second.login("shopper")
+    wait_ready(second)
+    expect(
+        second.page.locator("[data-region='activity'] li[data-state='saved']")
+    ).to_have_count(1)
+    assert activity_titles(second.page) == ["Pocket Beat Speaker"]
+
+    # What the second tab does appears in the first, newest first.
+    card(second.page, catalog.items["Summit Daypack 24L"]).click()
+    second.page.keyboard.press("Escape")
+    expect(saved).to_have_count(2)
+    assert activity_titles(first.page) == ["Summit Daypack 24L", "Pocket Beat Speaker"]
+
+    # A reload keeps it all.
+    first.page.reload()
+    wait_ready(first)
+    expect(saved).to_have_count(2)
+    assert activity_titles(first.page) == ["Summit Daypack 24L", "Pocket Beat Speaker"]
+
+    # The newest entry is whole, not clipped behind the strip's heading.
+    newest = first.page.locator("[data-region='activity'] li").first.bounding_box()
+    strip = first.page.locator("[data-region='activity'] ol").bounding_box()
+    assert newest["x"] >= strip["x"] - 0.5, (newest, strip)
+    assert newest["x"] + newest["width"] <= strip["x"] + strip["width"] + 0.5
+
+
+def visible_ranks(page: Any) -> list[str]:
+    return page.evaluate(
+        """sel => [...document.querySelectorAll(sel + " [data-field='rank']")]
+            .map(el => el.textContent.trim()).filter(Boolean)""",
+        RECS,
+    )
+
+
+def test_shopper_sees_the_panel_update_beside_the_dialog(new_tab, catalog) -> None:
+    """The open dialog neither covers nor dims the panel; ranks stay unique; no
+    developer figures and no alarm for an entry that leaves."""
+    tab = new_tab()
+    tab.login("shopper")
+    wait_ready(tab)
+    page = tab.page
+    recs = page.locator(RECS)
+    # Watch every rank the panel ever shows at one time, and every badge.
+    page.evaluate(
+        """sel => {
+          window.__dupRanks = [];
+          window.__badges = [];
+          const panel = document.querySelector(sel);
+          new MutationObserver(() => {
+            const ranks = [...panel.querySelectorAll("[data-field='rank']")]
+              .map(el => el.textContent.trim()).filter(Boolean);
+            if (new Set(ranks).size !== ranks.length) window.__dupRanks.push(ranks);
+            for (const b of panel.querySelectorAll("[data-field='change']"))
+              if (!b.hidden && b.textContent) window.__badges.push(b.textContent);
+          }).observe(panel, {subtree: true, childList: true, characterData: true, attributes: true});
+        }""",
+        RECS,
+    )
+    shown = version(page)
+    top = int(recs.locator("[data-item-id]").first.get_attribute("data-item-id"))
+    # Opening the top recommendation moves it out of the list (seen items leave).
+    recs.locator(f"[data-item-id='{top}'] button.rec-open").click()
+    dialog = page.locator("dialog#detail")
+    expect(dialog).to_be_visible()
+    page.wait_for_function(
+        "([sel, v]) => Number(document.querySelector(sel).dataset.version) > v",
+        arg=[RECS, shown],
+    )
+    expect(recs.locator(f"[data-item-id='{top}']")).to_have_count(0)
+    page.wait_for_timeout(1200)  # past the fade-out of the entry that left
+
+    box, panel = dialog.bounding_box(), recs.bounding_box()
+    assert box["x"] + box["width"] <= panel["x"], "the dialog covers the panel"
+    backdrop = page.evaluate(
+        "() => getComputedStyle(document.getElementById('detail'), '::backdrop').backgroundColor"
+    )
+    alpha = re.search(r"rgba?\([^)]*?,\s*([\d.]+)\)", backdrop)
+    assert alpha is None or float(alpha.group(1)) <= 0.15, backdrop
+    tab.screenshot("06-panel-beside-dialog")
+    page.keyboard.press("Escape")
+
+    assert page.evaluate("window.__dupRanks") == []
+    assert "Removed" not in page.evaluate("window.__badges")
+    assert len(set(visible_ranks(page))) == len(visible_ranks(page))
+    meta = recs.locator("[data-field='meta']").inner_text()
+    assert "computed" not in meta and not re.search(r"\bv\d", meta), meta
+    expect(recs.locator("[data-item-id] .rec-score").first).to_be_hidden()
+
+    # Staff see the developer figures, labelled.
+    staff = new_tab()
+    staff.login("staff")
+    wait_ready(staff)
+    staff_recs = staff.page.locator(RECS)
+    expect(staff_recs.locator("[data-field='meta']")).to_contain_text("computed in")
+    expect(
+        staff_recs.locator("[data-item-id] [data-field='score-value']").first
+    ).to_contain_text("score ")
