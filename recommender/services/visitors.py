@@ -15,6 +15,7 @@ from django.db import transaction
 from django.db.models import Max
 
 from recommender.models import BrowsingEvent, Impression, RecommendationSnapshot
+from recommender.services.experiments import assignment_key_merge
 
 SESSION_KEY = "recsite_visitor_id"
 USERNAME_PREFIX = "visitor-"
@@ -78,6 +79,9 @@ def visitor_merge(*, visitor_id: int, user_id: int) -> int:
         )
         if visitor is None or visitor_id == user_id:
             return 0
+        # Before the impressions move: an account never shown a list keeps
+        # the visitor's experiment variants.
+        assignment_key_merge(visitor_id=visitor_id, user_id=user_id)
         taken = set(
             BrowsingEvent.objects.filter(user_id=user_id)
             .exclude(client_id="")
@@ -101,6 +105,7 @@ def visitor_merge(*, visitor_id: int, user_id: int) -> int:
                 version=(top or 0) + 1,
                 items=latest.items,
                 computed_ms=latest.computed_ms,
+                variant_id=latest.variant_id,
             )
         visitor.delete()
     return moved

@@ -45,8 +45,10 @@ from recommender.services.experiments import (
     experiment_report,
     variants_assign,
 )
-from recommender.services.ranking import for_you_rank, variant_engines
+from recommender.services.ranking import for_you_rank, user_variants, variant_engines
 from recommender.services.rules import experiment_salt, merchandising
+from recommender.services.visitors import USERNAME_PREFIX as VISITOR_PREFIX
+from recommender.services.visitors import visitor_merge
 from tests.factories import catalog
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -397,3 +399,29 @@ def test_users_in_different_variants_get_their_variants_lists() -> None:
     assert [r.item_id for r in ranked[b].recommendations] == [
         r.item_id for r in ranked[a].recommendations
     ]
+
+
+@pytest.mark.django_db
+def test_login_merge_keeps_the_visitors_variant() -> None:
+    experiment = Experiment.objects.create(name="arms")
+    Variant.objects.create(experiment=experiment, name="a", share=0.5)
+    Variant.objects.create(experiment=experiment, name="b", share=0.5)
+    salt = experiment_salt(experiment.pk)
+    User = get_user_model()
+    # A visitor and a new account whose own keys fall in different arms.
+    account = User.objects.create_user("newcomer", password="pw-123456789")
+    own = assignment_point(f"user-{account.pk}", salt) >= 0.5
+    n = 0
+    while True:
+        visitor = User.objects.create(
+            username=f"{VISITOR_PREFIX}{n:032x}", is_active=False
+        )
+        n += 1
+        if (assignment_point(f"user-{visitor.pk}", salt) >= 0.5) != own:
+            break
+    merchandising.reset()
+    before = user_variants(user_ids=[visitor.pk], now=time.time())[visitor.pk]
+    visitor_merge(visitor_id=visitor.pk, user_id=account.pk)
+    after = user_variants(user_ids=[account.pk], now=time.time())[account.pk]
+    assert after == before
+    assert not User.objects.filter(pk=visitor.pk).exists()
