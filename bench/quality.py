@@ -37,11 +37,11 @@ from django.conf import settings  # noqa: E402
 from recommender.engine import FitParams, ScoreParams  # noqa: E402
 from recommender.services.evaluation import (  # noqa: E402
     EvalData,
-    _build,
-    _train_ratings,
+    evaluation_engine,
     evaluation_load,
     evaluation_run,
     temporal_split,
+    train_ratings,
 )
 
 DEFAULT_DATA = ROOT.parent / "shared" / "datasets" / "ml-latest-small"
@@ -137,10 +137,10 @@ def ablations(ev: EvalData, window: int) -> dict:
 def tune(ev: EvalData, window: int) -> dict:
     """Coordinate search of ScoreParams on validation (two passes)."""
     train, _ = temporal_split(ev.train)
-    engine, _ = _build(
+    engine, _ = evaluation_engine(
         ev,
         train,
-        _train_ratings(ev.data, train),
+        train_ratings(ev.data, train),
         fit_params=FitParams(),
         score_params=None,
         progress=lambda _: None,

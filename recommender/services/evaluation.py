@@ -48,8 +48,10 @@ from recommender.services.movielens import (
 )
 
 __all__ = [
+    "EvalData",
     "EvaluationResult",
     "Split",
+    "evaluation_engine",
     "evaluation_load",
     "evaluation_run",
     "evaluation_tune",
@@ -57,6 +59,7 @@ __all__ = [
     "read_split",
     "recs_write",
     "temporal_split",
+    "train_ratings",
 ]
 
 ProgressFn = Callable[[str], None]
@@ -220,8 +223,13 @@ class EvalData:
     ratings: NDArray[np.float32]  # (n_train,) stars of each train row
 
 
-def _train_ratings(data: MovieLens, train: Split) -> NDArray[np.float32]:
-    """Return the stars of each train (user, item) pair, 3.0 when unknown."""
+def train_ratings(data: MovieLens, train: Split) -> NDArray[np.float32]:
+    """Return the stars of each (user, item) pair of ``train``, 3.0 when unknown.
+
+    Returns
+    -------
+    ndarray of shape (n_rows,), float32
+    """
     keys = _pair_keys(data.user_ids, data.item_ids)
     order = np.argsort(keys)
     sorted_keys = keys[order]
@@ -253,7 +261,7 @@ def evaluation_load(
     train = read_split(train_path)
     test = read_split(test_path)
     return EvalData(
-        data=data, train=train, test=test, ratings=_train_ratings(data, train)
+        data=data, train=train, test=test, ratings=train_ratings(data, train)
     )
 
 
@@ -279,7 +287,7 @@ def _user_groups(split: Split) -> tuple[NDArray, NDArray, NDArray, NDArray]:
     return order, users, start, count
 
 
-def _build(
+def evaluation_engine(
     ev: EvalData,
     train: Split,
     ratings: NDArray[np.float32],
@@ -288,6 +296,11 @@ def _build(
     score_params: ScoreParams | None,
     progress: ProgressFn,
 ) -> tuple[Engine, float]:
+    """Return the live engine fitted on ``train`` and the fit time in seconds.
+
+    The catalog is built as of training: mean stars from train ratings only,
+    user tags only when applied no later than the tagger's last train event.
+    """
     data = ev.data
     # Catalog facts as of training: mean stars from train ratings only; user
     # tags only when applied no later than the tagger's last train event.
@@ -411,12 +424,12 @@ def evaluation_run(
     started = time.perf_counter()
     if validation:
         train, test = temporal_split(ev.train)
-        ratings = _train_ratings(ev.data, train)
+        ratings = train_ratings(ev.data, train)
     else:
         train, test, ratings = ev.train, ev.test, ev.ratings
     fit_secs = 0.0
     if engine is None:
-        engine, fit_secs = _build(
+        engine, fit_secs = evaluation_engine(
             ev,
             train,
             ratings,
@@ -520,10 +533,10 @@ def evaluation_tune(
     """
     say = progress or _noop
     train, _ = temporal_split(ev.train)
-    engine, _ = _build(
+    engine, _ = evaluation_engine(
         ev,
         train,
-        _train_ratings(ev.data, train),
+        train_ratings(ev.data, train),
         fit_params=fit_params,
         score_params=base,
         progress=say,
