@@ -2,20 +2,36 @@
 
 Runs the same code as ``manage.py evaluate`` (no database) on the shared
 temporal split of MovieLens latest-small and prints the docs/evaluation.md
-table: recsite next to every peer of ``peers/peers.json`` (P, R, F1, NDCG,
-hit rate, coverage @10). Optional extras, all on the *validation* split carved
-from train (the test file is never used to choose anything):
+tables:
+
+* **static**: recsite next to every peer of ``peers/peers.json`` (P, R, F1,
+  NDCG, hit rate, coverage @10), top-10 once per user from train;
+* **replay** (``manage.py evaluate --replay``): before each test event, the
+  list from the history so far; HR, NDCG, MRR @10 of the next item, how often
+  the list changed, coverage and time per step.
+
+Order-aware peers scored by the *same* code (EASE with a live recency-weighted
+profile, SLIST) come from ``bench/peers.py`` when it exists: it provides
+``peers_fit(ev, train, ratings) -> dict[name, engine]`` where each engine has
+``params`` (a dataclass) and the :class:`~recommender.engine.Engine` methods
+``recommend(history, *, k, now, exclude=None, with_reasons=True)`` and
+``recommend_many(histories, *, k, now, exclude=None, with_reasons=True)``
+(``now`` and ``exclude`` one per history). Both tables then list them, and
+the figures the data set's ``peers/order-aware.md`` reports are printed for
+reference. Optional extras, all on the *validation* split carved from train
+(the test file is never used to choose anything):
 
 * ``--ablations``: the engine with one part switched off at a time;
 * ``--tune``: the coordinate search that chose the ``ScoreParams`` defaults.
 
-    .venv/bin/python bench/quality.py [--data DIR] [--ablations] [--tune]
-        [--json bench/results/quality.json]
+    .venv/bin/python bench/quality.py [--data DIR] [--no-replay] [--no-peers]
+        [--ablations] [--tune] [--json bench/results/quality.json]
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import sys
@@ -43,6 +59,7 @@ from recommender.services.evaluation import (  # noqa: E402
     temporal_split,
     train_ratings,
 )
+from recommender.services.replay import REPLAY_METRICS, replay_run  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "datasets" / "ml-latest-small"
 COLUMNS = ["precision", "recall", "f1", "ndcg", "hit_rate", "coverage"]
@@ -86,7 +103,19 @@ def header(first: str, last: str) -> str:
     return f"| {first} | {names} | {last} |\n|---" + "|---" * (len(COLUMNS) + 1) + "|"
 
 
-def main_table(ev: EvalData, peers: dict, window: int) -> dict:
+def live_peers(ev: EvalData) -> dict[str, object]:
+    """Return the order-aware peers of bench/peers.py fitted on train, if any."""
+    path = ROOT / "bench" / "peers.py"
+    if not path.exists():
+        print("(bench/peers.py absent: no order-aware peers scored live)")
+        return {}
+    spec = importlib.util.spec_from_file_location("bench_peers", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.peers_fit(ev, ev.train, ev.ratings)
+
+
+def main_table(ev: EvalData, peers: dict, window: int, live: dict[str, object]) -> dict:
     """Print recsite vs the peers on the test split; return recsite's run."""
     result = evaluation_run(ev, k=10, history_events=window)
     print(header("method", "fit+rec s"))
@@ -97,6 +126,11 @@ def main_table(ev: EvalData, peers: dict, window: int) -> dict:
             f"{result.seconds['total']:.1f}",
         )
     )
+    measured = {}
+    for name, engine in live.items():
+        run = evaluation_run(ev, k=10, history_events=window, engine=engine)
+        measured[name] = run.metrics
+        print(row(f"{name} (same code)", run.metrics, f"{run.seconds['total']:.1f}"))
     for name, peer in sorted(peers.items(), key=lambda kv: -kv[1]["metrics"]["ndcg"]):
         m = peer["metrics"]
         print(row(name, m, f"{m.get('seconds_fit_recommend', float('nan')):.1f}"))
@@ -112,7 +146,32 @@ def main_table(ev: EvalData, peers: dict, window: int) -> dict:
         "seconds": result.seconds,
         "scoring_ms": result.scoring_ms,
         "params": result.params,
+        "live_peers": measured,
     }
+
+
+def replay_table(ev: EvalData, window: int, live: dict[str, object]) -> dict:
+    """Print the replay of recsite and the live peers on the test split."""
+    names = {"hr": "HR@10", "ndcg": "NDCG@10", "mrr": "MRR@10"}
+    columns = " | ".join(names.get(n, n) for n in REPLAY_METRICS)
+    print("\nReplay (before each test event, the list from the history so far):")
+    print(f"| method | {columns} | ms/step |")
+    print("|---" * (len(REPLAY_METRICS) + 2) + "|")
+    out = {}
+    for name, engine in [("**recsite** (live engine)", None), *live.items()]:
+        r = replay_run(ev, k=10, history_events=window, engine=engine)
+        cells = " | ".join(f"{r.metrics[n]:.4f}" for n in REPLAY_METRICS)
+        print(f"| {name} | {cells} | {r.step_ms['mean']:.2f} |", flush=True)
+        out[name] = {"metrics": r.metrics, "step_ms": r.step_ms, "seconds": r.seconds}
+    return out
+
+
+def reported_order_aware(data: Path) -> None:
+    """Print the order-aware peers' figures as the data set's peers file reports them."""
+    path = data / "peers" / "order-aware.md"
+    if path.exists():
+        print(f"\nReported in {path.name} (same split; for reference):")
+        print(path.read_text().strip())
 
 
 def ablations(ev: EvalData, window: int) -> dict:
@@ -172,6 +231,8 @@ def tune(ev: EvalData, window: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default=str(DEFAULT_DATA))
+    parser.add_argument("--no-replay", action="store_true", help="Static only.")
+    parser.add_argument("--no-peers", action="store_true", help="Skip bench/peers.py.")
     parser.add_argument("--ablations", action="store_true")
     parser.add_argument("--tune", action="store_true")
     parser.add_argument(
@@ -187,8 +248,15 @@ def main() -> None:
     )
     peers = json.loads((data / "peers" / "peers.json").read_text())["results"]
     window = settings.RECS_HISTORY_EVENTS
-    payload: dict = {"history_events": window, "recsite": main_table(ev, peers, window)}
+    live = {} if args.no_peers else live_peers(ev)
+    payload: dict = {
+        "history_events": window,
+        "recsite": main_table(ev, peers, window, live),
+    }
     payload["peers"] = {name: p["metrics"] for name, p in peers.items()}
+    if not args.no_replay:
+        payload["replay"] = replay_table(ev, window, live)
+    reported_order_aware(data)
     if args.ablations:
         payload["ablations_validation"] = ablations(ev, window)
     if args.tune:

@@ -12,8 +12,12 @@ Modules, each one concern:
   neighbours, popularity over time);
 * :mod:`~recommender.engine.serialisation` -- the fitted model as ``.npz``;
 * :mod:`~recommender.engine.signals` -- the blend of scorers;
+* :mod:`~recommender.engine.trends` -- popularity over time and newness;
+* :mod:`~recommender.engine.indexing` -- id <-> row lookups, CSR row gathers;
 * :mod:`~recommender.engine.scoring` -- :class:`Engine`, live scoring;
-* :mod:`~recommender.engine.reasons` -- reasons and ``because`` ids.
+* :mod:`~recommender.engine.reasons` -- reasons and ``because`` ids;
+* merchandising over the engine's rows: :mod:`~recommender.engine.rules`,
+  :mod:`~recommender.engine.placements`, :mod:`~recommender.engine.experiments`.
 
 The services that read the database build :class:`Catalog`,
 :class:`Interactions` and :class:`History` and call :class:`Engine`.
