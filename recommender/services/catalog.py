@@ -3,9 +3,9 @@
 import numpy as np
 from django.db.models import F, QuerySet
 
+from recommender.engine import Catalog
 from recommender.models import Category, Item
 from recommender.serializers import item_to_dict
-from recommender.services.engine import Catalog
 from sync.services import changes_record
 
 

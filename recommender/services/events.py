@@ -12,8 +12,8 @@ from django.utils import timezone
 
 from recommender import signals
 from recommender.db import rows_insert, savepoint_if_in_transaction
+from recommender.engine import ACTION_WEIGHTS
 from recommender.models import BrowsingEvent, Item
-from recommender.services.engine import ACTION_WEIGHTS
 
 
 class UnknownItem(Exception):

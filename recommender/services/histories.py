@@ -23,8 +23,8 @@ import numpy as np
 from django.conf import settings
 from numpy.typing import NDArray
 
+from recommender.engine import History
 from recommender.selectors import EventRow, history_rows_since
-from recommender.services.engine import History
 
 # Events are stamped before their INSERT commits, so one committed a moment
 # late by another process can carry a stamp a little older than the newest
@@ -134,4 +134,3 @@ def _merged(entry: _Entry, rows: list[EventRow], *, limit: int) -> _Entry:
         timestamps=stamps[keep],
     )
     return _Entry(history=history, ids=ids[keep], loaded_at=entry.loaded_at)
-

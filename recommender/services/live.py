@@ -20,9 +20,9 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
+from recommender.engine import Behaviour, Engine
 from recommender.models import FittedModel
 from recommender.services.catalog import catalog_load
-from recommender.services.engine import Behaviour, Engine
 from recommender.services.histories import HistoryCache
 from sync.selectors import seq_latest
 

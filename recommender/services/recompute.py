@@ -10,9 +10,9 @@ from collections.abc import Callable
 
 from django.db import transaction
 
+from recommender.engine import Behaviour
 from recommender.models import BrowsingEvent, FittedModel, Item
 from recommender.selectors import interactions_all
-from recommender.services.engine import Behaviour
 from recommender.services.live import live
 from recommender.services.push import push_of, pushes_send
 from recommender.services.recommendations import recommendations_compute_many
