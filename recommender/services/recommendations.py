@@ -16,6 +16,7 @@ from django.conf import settings
 from recommender import messages, signals
 from recommender.selectors import snapshot_latest
 from recommender.services.live import live
+from recommender.services.ranking import for_you_rank
 from recommender.services.snapshots import ScoredList, lists_store, snapshot_message
 
 
@@ -47,15 +48,17 @@ def recommendations_compute_many(
     state = live.engine.current()
     histories = live.histories.histories(user_ids)
     started = time.perf_counter()
-    ranked_all = state.engine.recommend_many(
-        [histories[user_id] for user_id in user_ids],
+    # Each user's experiment variant and the staff rules shape the ranking.
+    ranked_all = for_you_rank(
+        engine=state.engine,
+        histories={user_id: histories[user_id] for user_id in user_ids},
         k=settings.RECS_LIST_LENGTH,
-        now=time.time(),
     )
     # Users are scored together; each list reports its share of the time.
     computed_ms = (time.perf_counter() - started) * 1000 / len(user_ids)
     lists: dict[int, ScoredList] = {}
-    for user_id, ranked in zip(user_ids, ranked_all, strict=True):
+    for user_id in user_ids:
+        ranked = ranked_all[user_id]
         items: list[messages.RecommendedItem] = [
             {
                 "id": rec.item_id,
@@ -64,9 +67,9 @@ def recommendations_compute_many(
                 "reasons": rec.reasons,
                 "because": rec.because,
             }
-            for rec in ranked
+            for rec in ranked.recommendations
         ]
-        lists[user_id] = (items, computed_ms)
+        lists[user_id] = (items, computed_ms, ranked.variant_id)
     signals.lists_scored.send(
         sender=recommendations_compute_many, count=len(lists), computed_ms=computed_ms
     )

@@ -281,6 +281,14 @@ class Merchandising:
             rule_catalog = self._rule_catalog
         if compiled is not None:
             return compiled
+        specs = snapshot.rules_for(placement=placement, variant_id=variant_id)
+        if not specs:
+            # Nothing to apply: no need to read stock or index tags.
+            compiled = CompiledRules.none(len(catalog.ids), catalog.category)
+            with self._lock:
+                if self._catalog is catalog:
+                    self._compiled[key] = compiled
+            return compiled
         if rule_catalog is None:
             rule_catalog = (
                 catalog
@@ -294,11 +302,7 @@ class Merchandising:
                     created=catalog.created,
                 )
             )
-        compiled = rules_compile(
-            snapshot.rules_for(placement=placement, variant_id=variant_id),
-            rule_catalog,
-            now=now,
-        )
+        compiled = rules_compile(specs, rule_catalog, now=now)
         with self._lock:
             if self._catalog is catalog:
                 self._rule_catalog = rule_catalog

@@ -23,8 +23,9 @@ from recommender.services.live import live
 
 logger = logging.getLogger(__name__)
 
-#: One user's scored list and its share of the scoring time (ms).
-ScoredList = tuple[list[messages.RecommendedItem], float]
+#: One user's scored list, its share of the scoring time (ms) and the
+#: experiment variant that shaped it (None: the default engine).
+ScoredList = tuple[list[messages.RecommendedItem], float, int | None]
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class StoredList:
     items: list[messages.RecommendedItem]
     computed_at: datetime
     computed_ms: float
+    variant_id: int | None = None
 
 
 def lists_store(*, lists: dict[int, ScoredList], shown: bool) -> dict[int, StoredList]:
@@ -127,17 +129,17 @@ def _snapshots_store(lists: dict[int, ScoredList]) -> dict[int, StoredList]:
             table=meta.db_table,
             columns=_SNAPSHOT_COLUMNS,
             rows=[
-                [user_id, versions[user_id], items, at_db, computed_ms]
-                for user_id, (items, computed_ms) in todo.items()
+                [user_id, versions[user_id], items, at_db, computed_ms, variant_id]
+                for user_id, (items, computed_ms, variant_id) in todo.items()
             ],
             ignore_conflicts=True,
             returning="user_id, version",
         )
         for user_id, version in rows:
-            items, computed_ms = todo.pop(user_id)
+            items, computed_ms, variant_id = todo.pop(user_id)
             live.versions[user_id] = version
             stored[user_id] = StoredList(
-                user_id, version, items, computed_at, computed_ms
+                user_id, version, items, computed_at, computed_ms, variant_id
             )
         for user_id in todo:
             live.versions.pop(user_id, None)
@@ -176,7 +178,7 @@ def impressions_record(*, snapshots: list[StoredList]) -> None:
         if isinstance(shown_at, datetime):
             shown_at = shown_at.isoformat()  # once, not once per row
         rows += [
-            [snap.user_id, entry["id"], snap.version, rank, shown_at]
+            [snap.user_id, entry["id"], snap.version, rank, shown_at, snap.variant_id]
             for rank, entry in enumerate(snap.items, start=1)
         ]
     rows_insert(table=Impression._meta.db_table, columns=_IMPRESSION_COLUMNS, rows=rows)
@@ -188,6 +190,7 @@ _SNAPSHOT_COLUMNS = [
     ("items", "jsonb"),
     ("computed_at", "timestamptz"),
     ("computed_ms", "float8"),
+    ("variant_id", "bigint"),
 ]
 _IMPRESSION_COLUMNS = [
     ("user_id", "bigint"),
@@ -195,6 +198,7 @@ _IMPRESSION_COLUMNS = [
     ("version", "integer"),
     ("position", "integer"),
     ("shown_at", "timestamptz"),
+    ("variant_id", "bigint"),
 ]
 
 

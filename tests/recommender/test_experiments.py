@@ -33,6 +33,7 @@ from recommender.models import (
     Category,
     Experiment,
     Impression,
+    RecommendationSnapshot,
     Rule,
     Variant,
 )
@@ -46,6 +47,7 @@ from recommender.services.experiments import (
     variants_assign,
 )
 from recommender.services.ranking import for_you_rank, user_variants, variant_engines
+from recommender.services.recommendations import recommendations_compute
 from recommender.services.rules import experiment_salt, merchandising
 from recommender.services.visitors import USERNAME_PREFIX as VISITOR_PREFIX
 from recommender.services.visitors import visitor_merge
@@ -425,3 +427,29 @@ def test_login_merge_keeps_the_visitors_variant() -> None:
     after = user_variants(user_ids=[account.pk], now=time.time())[account.pk]
     assert after == before
     assert not User.objects.filter(pk=visitor.pk).exists()
+
+
+@pytest.mark.django_db
+def test_each_stored_list_and_impression_records_its_variant() -> None:
+    catalog(24)
+    experiment = Experiment.objects.create(name="split")
+    control = Variant.objects.create(experiment=experiment, name="a", share=0.5)
+    treated = Variant.objects.create(experiment=experiment, name="b", share=0.5)
+    a, b = _two_users_in_different_variants(experiment)
+    outsider = get_user_model().objects.create_user("outsider").pk
+    recommendations_compute(user_id=a, shown=True)
+    recommendations_compute(user_id=b, shown=True)
+    for user_id, variant in ((a, control), (b, treated)):
+        snapshot = RecommendationSnapshot.objects.filter(user_id=user_id).get()
+        assert snapshot.variant_id == variant.pk
+        shown = Impression.objects.filter(user_id=user_id)
+        assert shown.count() == 10
+        assert set(shown.values_list("variant_id", flat=True)) == {variant.pk}
+        assert set(shown.values_list("placement", flat=True)) == {"for_you"}
+    experiment.active = False
+    experiment.save()
+    merchandising.invalidate()
+    recommendations_compute(user_id=outsider, shown=True)
+    assert set(
+        Impression.objects.filter(user_id=outsider).values_list("variant_id", flat=True)
+    ) == {None}
