@@ -217,13 +217,14 @@ def _per_user_outcomes(
         start = bisect_right(events, (at, "\uffff"))
         return {action for created, action in events[start:] if created <= at + window}
 
+    # One list: one placement's list at one version, shown at one moment.
     lists: dict[tuple, list[tuple]] = defaultdict(list)
     for row in shown:
-        user_id, _, version, _, _, placement, variant_id = row
-        lists[(variant_id, user_id, placement, version)].append(row)
+        user_id, _, version, _, shown_at, placement, variant_id = row
+        lists[(variant_id, user_id, placement, version, shown_at)].append(row)
 
     table: dict[int, dict[int, np.ndarray]] = defaultdict(dict)
-    for (variant_id, user_id, _, _), rows in lists.items():
+    for (variant_id, user_id, *_), rows in lists.items():
         sums = table[variant_id].setdefault(user_id, np.zeros(len(_COLUMNS)))
         # As in the overall online report: the window starts when the list
         # was first shown.

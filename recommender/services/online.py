@@ -40,7 +40,7 @@ def online_report(
     """Return CTR and online precision@k of the lists shown in ``[since, until)``."""
     shown = list(
         Impression.objects.filter(shown_at__gte=since, shown_at__lt=until).values_list(
-            "user_id", "item_id", "version", "position", "shown_at"
+            "user_id", "item_id", "version", "position", "shown_at", "placement"
         )
     )
     events_by_user: dict[int, list[tuple[int, str, datetime]]] = defaultdict(list)
@@ -50,13 +50,17 @@ def online_report(
     ).values_list("user_id", "item_id", "action", "created"):
         events_by_user[user_id].append((item_id, action, created))
 
-    lists: dict[tuple[int, int], list[tuple[int, int, datetime]]] = defaultdict(list)
-    for user_id, item_id, version, position, shown_at in shown:
-        lists[(user_id, version)].append((item_id, position, shown_at))
+    # A list is one placement's list at one version, shown at one moment
+    # (placements other than "for you" are not versioned snapshots).
+    lists: dict[tuple, list[tuple[int, int, datetime]]] = defaultdict(list)
+    for user_id, item_id, version, position, shown_at, placement in shown:
+        lists[(user_id, placement, version, shown_at)].append(
+            (item_id, position, shown_at)
+        )
 
     clicks = 0
     precision_sum = 0.0
-    for (user_id, _version), entries in lists.items():
+    for (user_id, *_), entries in lists.items():
         acted: set[int] = set()
         clicked: set[int] = set()
         shown_at = min(entry[2] for entry in entries)
