@@ -17,6 +17,8 @@ the page.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
@@ -27,6 +29,8 @@ __all__ = [
     "DEFAULT_PLACEMENT",
     "ITEM_PLACEMENTS",
     "PLACEMENTS",
+    "PLACEMENT_NAMES",
+    "PlacementName",
     "basket_rows",
     "complement_scores",
     "complements_fit",
@@ -42,6 +46,13 @@ PLACEMENTS: dict[str, str] = {
     "complements": "Goes well with",
     "trending": "Trending now",
 }
+
+#: Placement names, default first.
+PLACEMENT_NAMES: tuple[str, ...] = tuple(PLACEMENTS)
+
+#: The values a client may send, as a type for pydantic and ninja schemas
+#: (``Literal["for_you", "similar", …]``, built from :data:`PLACEMENTS`).
+PlacementName = Literal[PLACEMENT_NAMES]  # type: ignore[valid-type]
 
 #: The placement a message or request means when it names none.
 DEFAULT_PLACEMENT = "for_you"
