@@ -96,9 +96,12 @@ def engine_bytes(engine: Engine) -> int:
     total = 0
     for matrix in (engine.features, engine.neighbours):
         total += matrix.data.nbytes + matrix.indices.nbytes + matrix.indptr.nbytes
-    for value in vars(engine).values():
-        if isinstance(value, np.ndarray):
-            total += value.nbytes
+    # The engine's own vectors and those of its shared signals (popularity
+    # cells, creation times).
+    for holder in (engine, engine.trends):
+        for value in vars(holder).values():
+            if isinstance(value, np.ndarray):
+                total += value.nbytes
     cat = engine.catalog
     for name in ("ids", "category", "price", "rating", "year", "active", "created"):
         total += getattr(cat, name).nbytes

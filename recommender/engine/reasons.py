@@ -154,6 +154,38 @@ def _because(
     return [history_ids[top[i][keep[i]]].tolist() for i in range(k)]
 
 
+def _verbs(
+    link_src: dict[str, NDArray[np.int64]],
+    history: History,
+    event_rows: NDArray[np.int64],
+) -> dict[int, str]:
+    """Return the verb of the user's strongest action on each source row.
+
+    Parameters
+    ----------
+    link_src : dict of str to ndarray of shape (k,), int64
+        Per item-to-item signal, the source row of each recommended row.
+    history : History
+    event_rows : ndarray of shape (n_events,), int64
+
+    Returns
+    -------
+    dict
+        Catalog row -> past-tense verb ("liked").
+    """
+    sources = [src[src >= 0] for src in link_src.values()]
+    rows = np.unique(np.concatenate(sources)) if sources else np.empty(0, np.int64)
+    if not rows.size or not event_rows.size:
+        return {}
+    strength = np.asarray(history.weights, dtype=np.float32)
+    same = event_rows[np.newaxis, :] == rows[:, np.newaxis]  # (n_sources, n_events)
+    strongest = np.argmax(np.where(same, strength, -np.inf), axis=1).tolist()
+    return {
+        row: ACTION_VERBS.get(history.actions[event], "viewed")
+        for row, event in zip(rows.tolist(), strongest, strict=True)
+    }
+
+
 def reasons_explain(
     engine: Engine,
     *,
@@ -217,8 +249,7 @@ def reasons_explain(
             tables["content"] = np.where(cosines >= SIMILAR_MIN_COSINE, content, 0.0)
     shares = _shares(tables, signals, best) if tables else None
     because = _because(shares, rows, engine.ids) if shares is not None else None
-    # The user's strongest action on an item names the verb.
-    strength = np.asarray(history.weights, dtype=np.float32)
+    verbs = _verbs(link_src, history, event_rows)
     parts = signals.parts_at(best)
     names = signals.names
     ranked = np.argsort(-parts, axis=0, kind="stable").T.tolist()
@@ -241,10 +272,7 @@ def reasons_explain(
                 src = sources[name][col]
                 if src < 0 or src in named or cat.titles[src] == title:
                     continue
-                on_src = np.flatnonzero(event_rows == src)
-                action = history.actions[int(on_src[np.argmax(strength[on_src])])]
-                verb = ACTION_VERBS.get(action, "viewed")
-                text = f"Because you {verb} {cat.titles[src]}"
+                text = f"Because you {verbs[src]} {cat.titles[src]}"
             elif name == "content":
                 src = similar[col]
                 if src < 0 or src in named or cat.titles[src] == title:
