@@ -71,7 +71,7 @@ class Item(models.Model):
         ]
         # Keyset pages walk the catalog by id within a filter; these keep a
         # filtered page an index range scan at a million rows. Full-text search
-        # has a PostgreSQL-only GIN index (migration 0005, SEARCH_VECTOR_SQL in
+        # has a PostgreSQL-only GIN index (migration 0007, SEARCH_VECTOR_SQL in
         # recommender/selectors/items.py).
         indexes = [
             models.Index(fields=["category", "id"], name="item_category_id"),

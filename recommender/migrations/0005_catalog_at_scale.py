@@ -2,8 +2,8 @@
 
 from django.db import migrations, models
 
-# Must match SEARCH_VECTOR_SQL in recommender/selectors/items.py character for
-# character, or PostgreSQL will not use the index.
+# Replaced by a stored column in 0007. An expression index must match the
+# query character for character, or PostgreSQL will not use it.
 _SEARCH_INDEX = (
     "CREATE INDEX IF NOT EXISTS item_search_gin ON recommender_item USING gin "
     "((to_tsvector('simple'::regconfig, title || ' ' || tags)))"

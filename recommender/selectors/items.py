@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import BooleanField, Q, QuerySet
+from django.db.models import BooleanField, F, Q, QuerySet, TextField
 from django.db.models.expressions import RawSQL
 from django.utils.text import slugify
 
@@ -17,9 +17,11 @@ from recommender.serializers import ITEM_COLUMNS, item_row_to_dict
 from sync.selectors import seq_latest
 from sync.snapshots import snapshot_at_seq
 
-#: The text PostgreSQL searches. Migration 0005 indexes exactly this
-#: expression with GIN; change both together or the index goes unused.
-SEARCH_VECTOR_SQL = "to_tsvector('simple'::regconfig, title || ' ' || tags)"
+#: The words PostgreSQL searches: a stored tsvector of title and tags with a
+#: GIN index (migration 0007), kept by PostgreSQL on every write.
+SEARCH_VECTOR_SQL = "search_vector"
+#: Rows a search walks by id before it reads the full-text index instead.
+SEARCH_WINDOW_ROWS = 20_000
 #: Words of a query beyond this many are ignored (each one is an index probe).
 SEARCH_MAX_WORDS = 8
 PAGE_LIMIT_DEFAULT = 50
@@ -112,6 +114,53 @@ def items_search(*, q: str, active_only: bool = True) -> QuerySet[Item]:
     return _filtered(ItemFilter(q=q), active_only=active_only)
 
 
+def _search_rows(
+    filters: ItemFilter, *, after: int | None, count: int
+) -> list[tuple[Any, ...]]:
+    """Return up to ``count`` rows matching ``filters`` (search words included), by id.
+
+    PostgreSQL's planner cannot guess how a word's matches spread over ids,
+    and each of its two plans is slow where the other is fast: walking the
+    id index suits a common word (its matches come at once) and takes
+    seconds for a rare one; reading the GIN index suits a rare word and
+    sorts tens of thousands of rows for a common one. So walk the next
+    ``SEARCH_WINDOW_ROWS`` rows by id first, which finds a page of a common
+    word in milliseconds; a word too rare to fill the page there has few
+    matches in all, which the GIN index then reads and sorts cheaply.
+    """
+    rest = ItemFilter(
+        category_id=filters.category_id,
+        min_price=filters.min_price,
+        max_price=filters.max_price,
+    )
+    window = _filtered(rest)
+    if after is not None:
+        window = window.filter(id__gt=after)
+    window = (
+        window.annotate(_words=RawSQL(SEARCH_VECTOR_SQL, [], output_field=TextField()))
+        .order_by("id")
+        .values_list(*ITEM_COLUMNS, "_words")[:SEARCH_WINDOW_ROWS]
+    )
+    inner, params = window.query.sql_with_params()
+    columns = ", ".join(f"w.{connection.ops.quote_name(c)}" for c in ITEM_COLUMNS)
+    tsquery = " & ".join(f"{word}:*" for word in search_words(filters.q))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {columns} FROM ({inner}) AS w "
+            "WHERE w._words @@ to_tsquery('simple'::regconfig, %s) "
+            "ORDER BY w.id LIMIT %s",
+            [*params, tsquery, count],
+        )
+        rows = cursor.fetchall()
+    if len(rows) == count:
+        return rows
+    # Ordering by an expression keeps the planner off the id index.
+    query = _filtered(filters)
+    if after is not None:
+        query = query.filter(id__gt=after)
+    return list(query.order_by((F("id") + 0).asc()).values_list(*ITEM_COLUMNS)[:count])
+
+
 def items_page(
     *, filters: ItemFilter, after: int | None, limit: int = PAGE_LIMIT_DEFAULT
 ) -> dict[str, Any]:
@@ -126,10 +175,13 @@ def items_page(
     limit = max(1, min(int(limit), PAGE_LIMIT_MAX))
 
     def read() -> tuple[list[dict[str, Any]], str | None]:
-        query = _filtered(filters)
-        if after is not None:
-            query = query.filter(id__gt=after)
-        rows = list(query.order_by("id").values_list(*ITEM_COLUMNS)[: limit + 1])
+        if search_words(filters.q) and connection.vendor == "postgresql":
+            rows = _search_rows(filters, after=after, count=limit + 1)
+        else:
+            query = _filtered(filters)
+            if after is not None:
+                query = query.filter(id__gt=after)
+            rows = list(query.order_by("id").values_list(*ITEM_COLUMNS)[: limit + 1])
         names = category_names() if rows else {}
         items = [item_row_to_dict(row, names) for row in rows[:limit]]
         following = str(items[-1]["id"]) if len(rows) > limit else None

@@ -29,9 +29,9 @@ from django.db.models import F
 from django.utils import timezone
 from numpy.typing import NDArray
 
+import sync
 from recommender.engine.actions import ACTION_WEIGHTS
 from recommender.models import BrowsingEvent, Category, Item
-from recommender.serializers import item_to_dict
 from recommender.services.demo_catalog import (
     DEPARTMENT_NAMES,
     DEPARTMENTS,
@@ -39,7 +39,6 @@ from recommender.services.demo_catalog import (
     demo_catalog,
 )
 from sync.models import SeqCounter
-from sync.services import changes_record
 
 Progress = Callable[[str], None]
 
@@ -164,10 +163,7 @@ def _items_write(
             batch.append(item)
         with transaction.atomic():
             Item.objects.bulk_create(batch)
-            changes_record(
-                model_name="item",
-                changes=[("upsert", str(i.pk), item_to_dict(i)) for i in batch],
-            )
+            sync.record(Item, batch)
         say(f"Items {min(len(new), start + _BATCH)}/{len(new)}…")
     return len(new)
 
@@ -208,6 +204,10 @@ def _indexes_rebuilt_after(
     yield
     say(f"Building {len(indexes)} indexes…")
     with connection.cursor() as cursor:
+        # Django's foreign keys are DEFERRABLE INITIALLY DEFERRED; their checks
+        # wait as pending trigger events, which CREATE INDEX refuses to run
+        # beside. Check them now.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")
         for _, definition in indexes:
             cursor.execute(definition)

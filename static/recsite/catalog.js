@@ -1,19 +1,37 @@
-// The catalog grid, kept in sync with /ws/sync/.
+// The catalog grid: keyset pages of GET /api/items/, searched and filtered on
+// the server, kept live by /ws/sync/.
 //
 // The sync rules (snapshot, resume after its seq, apply applied+1 only, reset
-// reloads) live in the sync app's client, static/sync/stream.js; this module
-// loads the snapshot for it and renders each change it hands over in order.
+// reloads) live in the sync app's client, static/sync/stream.js. Here the
+// "snapshot" is the first page of what the visitor asked for: its seq is where
+// the stream resumes, so first paint needs one small request whatever the
+// catalog size. Further pages load as the visitor scrolls (or presses "Show
+// more"); at most MAX_PAGES pages are in the DOM, the earliest dropped as new
+// ones arrive and reloaded with "Show earlier items", so the page stays light
+// at a million items and on a phone.
+//
+// Live changes apply to what is shown, filtered here the way the server
+// filters (category, every search word starting a word of the title or tags):
+// an item in the shown id range that now matches appears, one that no longer
+// matches leaves. Every change is still announced ("itemchange",
+// "itemremove") so the recommendations and the detail dialog stay current.
 
 import { requestJSON, debounce, reducedMotion } from "./api.js";
 import { SyncStream } from "../sync/stream.js";
 
-const PAGE_SIZE = 600;
+const PAGE_SIZE = 48;
+const MAX_PAGES = 5; // at most 240 cards in the DOM
+const KNOWN_MAX = 5000; // items remembered for get(id): pages seen, changes seen
 
 function fold(text) {
   return String(text || "")
     .toLowerCase()
     .normalize("NFKD")
     .replace(/[\u0300-\u036f]/g, "");
+}
+
+function words(text) {
+  return fold(text).split(/[^\p{L}\p{N}_]+/u).filter(Boolean);
 }
 
 function formatPrice(value) {
@@ -31,35 +49,50 @@ export class Catalog extends EventTarget {
     this.count = root.querySelector("[data-field='count']");
     this.more = root.querySelector("[data-action='more']");
     this.empty = root.querySelector("[data-field='empty']");
+    this.earlier = document.createElement("button");
+    this.earlier.type = "button";
+    this.earlier.className = "button more earlier";
+    this.earlier.textContent = "Show earlier items";
+    this.earlier.hidden = true;
+    this.grid.before(this.earlier);
 
-    this.items = new Map(); // id -> ITEM
+    this.known = new Map(); // id -> item, for get(id)
+    this.shown = new Map(); // id -> item in the DOM window
     this.cards = new Map(); // id -> <li>
+    this.categories = []; // [{id, name, slug}]
+    // Page k holds the matches with bounds[k] < id <= bounds[k + 1]; bounds[0]
+    // is null (the start); pages lo..hi are shown; `end` when hi is the last.
+    this.bounds = [null];
+    this.lo = 0;
+    this.hi = 0;
+    this.end = true;
+    this.view = 0; // bumps with each first page: late pages of an older view are dropped
+    this.loading = false;
     this.reloading = false;
-    this.limit = PAGE_SIZE;
-    this.stream = new SyncStream({ loadSnapshot: () => this._fetchSnapshot() });
+    this.filter = { q: "", category: "" };
+
+    this.stream = new SyncStream({ loadSnapshot: () => this._loadFirstPage() });
     this.stream.addEventListener("change", (event) => this._change(event.detail));
     this.stream.addEventListener("snapshoterror", (event) => {
       this.empty.hidden = false;
       this.empty.textContent = "Could not load the catalog. Retrying…";
-      console.warn("catalog snapshot failed:", event.detail.error.message);
+      console.warn("catalog page failed:", event.detail.error.message);
     });
     this.stream.addEventListener("snapshot", () => this._snapshotLoaded());
 
-    this.search.addEventListener(
-      "input",
-      debounce(() => {
-        this.limit = PAGE_SIZE;
-        this.render();
-      }, 120),
-    );
-    this.category.addEventListener("change", () => {
-      this.limit = PAGE_SIZE;
-      this.render();
-    });
-    this.more.addEventListener("click", () => {
-      this.limit += PAGE_SIZE;
-      this.render();
-    });
+    this.search.addEventListener("input", debounce(() => this._refilter(), 250));
+    this.category.addEventListener("change", () => this._refilter());
+    this.more.addEventListener("click", () => this.loadNext());
+    this.earlier.addEventListener("click", () => this.loadEarlier());
+    if ("IntersectionObserver" in window) {
+      // Infinite scroll: the next page loads before "Show more" comes into view.
+      new IntersectionObserver(
+        (entries) => {
+          if (entries.some((e) => e.isIntersecting) && !this.more.hidden) this.loadNext();
+        },
+        { rootMargin: "600px 0px" },
+      ).observe(this.more);
+    }
     this.grid.addEventListener("click", (event) => {
       const card = event.target.closest("[data-item-id]");
       if (card && this.grid.contains(card)) this._open(Number(card.dataset.itemId));
@@ -67,11 +100,25 @@ export class Catalog extends EventTarget {
     this.grid.addEventListener("keydown", (event) => this._arrowKeys(event));
   }
 
+  /** Return the item with `id` if this page has seen it (shown, loaded or changed). */
   get(id) {
-    return this.items.get(id);
+    return this.shown.get(id) || this.known.get(id);
   }
 
-  /** The seq of the last change shown (the snapshot's until one arrives). */
+  /** Return the item with `id` from the server (null when it does not exist). */
+  async fetch(id) {
+    try {
+      const item = await requestJSON(`/api/items/${Number(id)}/`);
+      if (item.active === false) return null;
+      this._remember(item);
+      return item;
+    } catch (error) {
+      if (error.status === 404) return null;
+      throw error;
+    }
+  }
+
+  /** The seq of the last change shown (the first page's until one arrives). */
   get applied() {
     return this.stream.applied;
   }
@@ -80,42 +127,177 @@ export class Catalog extends EventTarget {
     return this.stream.lastChangeAt;
   }
 
-  // --- snapshot -------------------------------------------------------------
+  // --- loading --------------------------------------------------------------
 
-  /** Replace the grid with GET /api/items/; retry with backoff until it works. */
+  /** Load the first page of the current filter; retry with backoff until it works. */
   async loadSnapshot() {
     await this.stream.loadSnapshot();
   }
 
-  /** Load GET /api/items/ into the grid's items; return its seq (the stream's callback). */
-  async _fetchSnapshot() {
+  _url(after, limit = PAGE_SIZE) {
+    const params = new URLSearchParams({ limit: String(limit) });
+    if (this.filter.q) params.set("q", this.filter.q);
+    if (this.filter.category) params.set("category", this.filter.category);
+    if (after != null) params.set("cursor", after);
+    return `/api/items/?${params}`;
+  }
+
+  /** The stream's snapshot callback: show the first page alone; return its seq. */
+  async _loadFirstPage() {
     this.reloading = true;
     this.root.setAttribute("aria-busy", "true");
-    const snapshot = await requestJSON("/api/items/");
-    this.items = new Map(snapshot.items.filter((i) => i.active !== false).map((i) => [i.id, i]));
-    // Cards are built lazily by render(); refresh the ones already built.
-    for (const [id, card] of this.cards) {
-      const item = this.items.get(id);
-      if (item) this._fillCard(card, item);
-      else this.cards.delete(id);
+    const categories = this.categories.length ? null : this._loadCategories();
+    let page;
+    for (;;) {
+      // Typing on while a page loads: load again for what the boxes say now.
+      const asked = this._url(null);
+      page = await requestJSON(asked);
+      if (asked === this._url(null)) break;
     }
-    return snapshot.seq;
+    await categories;
+    this.view += 1; // pages still loading for the previous view are dropped
+    this.bounds = [null, page.next];
+    this.lo = 0;
+    this.hi = 0;
+    this.end = page.next == null;
+    this.shown = new Map();
+    for (const item of page.items) this._show(item);
+    for (const id of this.cards.keys()) if (!this.shown.has(id)) this.cards.delete(id);
+    return page.seq;
   }
 
   _snapshotLoaded() {
     this.reloading = false;
     this.root.removeAttribute("aria-busy");
     this.root.dataset.seq = String(this.applied);
-    this._renderCategories();
     this.render();
     this.dispatchEvent(new CustomEvent("snapshot", { detail: { seq: this.applied } }));
   }
 
-  // --- socket ---------------------------------------------------------------
+  async _loadCategories() {
+    try {
+      this.categories = await requestJSON("/api/categories/");
+    } catch (error) {
+      console.warn("categories failed:", error.message);
+      return;
+    }
+    const current = this.category.value;
+    const options = [new Option("All categories", "")];
+    for (const c of this.categories) options.push(new Option(c.name, String(c.id)));
+    this.category.replaceChildren(...options);
+    this.category.value = this.categories.some((c) => String(c.id) === current) ? current : "";
+  }
 
-  /** Follow `socket` (a ReconnectingSocket on /ws/sync/) from the loaded snapshot. */
+  /** The search box or category changed: start over from the first matching page. */
+  async _refilter() {
+    const filter = { q: this.search.value.trim(), category: this.category.value };
+    if (filter.q === this.filter.q && filter.category === this.filter.category) return;
+    this.filter = filter;
+    // A load in flight notices the new filter itself (see _loadFirstPage).
+    if (this.stream.reloading) return;
+    await this.stream.loadSnapshot();
+    this.stream.resume();
+  }
+
+  /** Append the next page (dropping the earliest beyond MAX_PAGES). */
+  async loadNext() {
+    if (this.loading || this.reloading || this.end) return;
+    this.loading = true;
+    const view = this.view;
+    try {
+      const after = this.bounds[this.hi + 1];
+      const page = await requestJSON(this._url(after));
+      if (view !== this.view || after !== this.bounds[this.hi + 1]) return;
+      this.hi += 1;
+      this.bounds[this.hi + 1] = page.next;
+      this.end = page.next == null;
+      for (const item of page.items) this._show(item);
+      if (this.hi - this.lo + 1 > MAX_PAGES) {
+        this._hideThrough(Number(this.bounds[this.lo + 1]));
+        this.lo += 1;
+      }
+      this.render();
+    } catch (error) {
+      console.warn("catalog page failed:", error.message);
+    } finally {
+      this.loading = false;
+    }
+  }
+
+  /** Reload the page before the first one shown (dropping the last beyond MAX_PAGES). */
+  async loadEarlier() {
+    if (this.loading || this.reloading || this.lo === 0) return;
+    this.loading = true;
+    const view = this.view;
+    try {
+      const k = this.lo - 1;
+      const upTo = Number(this.bounds[this.lo]);
+      // Twice a page: items added since keep the page reaching its old end.
+      const page = await requestJSON(this._url(this.bounds[k], PAGE_SIZE * 2));
+      if (view !== this.view || k !== this.lo - 1) return;
+      for (const item of page.items) if (item.id <= upTo) this._show(item);
+      this.lo = k;
+      if (this.hi - this.lo + 1 > MAX_PAGES) {
+        this._hideAfter(Number(this.bounds[this.hi]));
+        this.hi -= 1;
+        this.end = false;
+      }
+      this.render();
+    } catch (error) {
+      console.warn("catalog page failed:", error.message);
+    } finally {
+      this.loading = false;
+    }
+  }
+
+  _remember(item) {
+    this.known.delete(item.id);
+    this.known.set(item.id, item);
+    if (this.known.size > KNOWN_MAX) this.known.delete(this.known.keys().next().value);
+  }
+
+  _show(item) {
+    this._remember(item);
+    this.shown.set(item.id, item);
+    const card = this.cards.get(item.id);
+    if (card) this._fillCard(card, item);
+  }
+
+  _hideThrough(lastId) {
+    for (const id of [...this.shown.keys()]) if (id <= lastId) this._forget(id);
+  }
+
+  _hideAfter(lastId) {
+    for (const id of [...this.shown.keys()]) if (id > lastId) this._forget(id);
+  }
+
+  _forget(id) {
+    this.shown.delete(id);
+    this.cards.delete(id);
+  }
+
+  // --- live changes -----------------------------------------------------------
+
+  /** Follow `socket` (a ReconnectingSocket on /ws/sync/) from the first page's seq. */
   attach(socket) {
     this.stream.attach(socket);
+  }
+
+  /** Whether `item` passes the current filter, as the server decides it. */
+  _matches(item) {
+    if (this.filter.category && String(item.category_id) !== this.filter.category) return false;
+    const wanted = words(this.filter.q);
+    if (!wanted.length) return true;
+    const have = item._words || (item._words = words(`${item.title} ${(item.tags || []).join(" ")}`));
+    return wanted.every((w) => have.some((h) => h.startsWith(w)));
+  }
+
+  /** Whether `id` falls inside the pages shown (so a new match belongs on screen). */
+  _inWindow(id) {
+    const low = this.bounds[this.lo];
+    if (low != null && id <= Number(low)) return false;
+    if (this.end) return true;
+    return id <= Number(this.bounds[this.hi + 1]);
   }
 
   /** Show one change, handed over by the stream in seq order. */
@@ -125,30 +307,39 @@ export class Catalog extends EventTarget {
     const id = Number(message.id);
     const data = message.data;
     if (message.op === "delete" || !data || data.active === false) {
+      this.known.delete(id);
       this._remove(id);
-    } else {
-      this._upsert(id, data);
+      this.dispatchEvent(new CustomEvent("itemremove", { detail: { id } }));
+      return;
     }
-  }
-
-  _upsert(id, data) {
-    const isNew = !this.items.has(id);
-    const knownCategory = !data.category || [...this.items.values()].some((i) => i.category === data.category);
-    this.items.set(id, data);
-    const card = this._card(id);
-    this._fillCard(card, data);
-    if (!knownCategory) this._renderCategories();
-    this.render();
-    this._flash(card, isNew ? "is-added" : "is-updated");
+    const wasShown = this.shown.has(id);
+    const isNew = !wasShown && !this.known.has(id);
+    this._remember(data);
+    if (data.category_id != null && !this.categories.some((c) => c.id === data.category_id)) {
+      this._loadCategoriesSoon();
+    }
+    if (this._matches(data) && (wasShown || this._inWindow(id))) {
+      this._show(data);
+      const card = this._card(id);
+      this._fillCard(card, data);
+      this.render();
+      this._flash(card, wasShown ? "is-updated" : "is-added");
+    } else if (wasShown) {
+      this._remove(id); // it left the filter (category, words)
+    }
     this.dispatchEvent(new CustomEvent("itemchange", { detail: { id, item: data, isNew } }));
   }
 
+  _loadCategoriesSoon() {
+    clearTimeout(this._categoriesTimer);
+    this._categoriesTimer = setTimeout(() => this._loadCategories(), 500);
+  }
+
   _remove(id) {
-    if (!this.items.has(id)) return;
-    this.items.delete(id);
+    if (!this.shown.has(id)) return;
+    this.shown.delete(id);
     const card = this.cards.get(id);
     this.cards.delete(id);
-    this.dispatchEvent(new CustomEvent("itemremove", { detail: { id } }));
     if (!card) return;
     // Hide it from the hooks at once; let it fade out for the eye.
     const button = card.querySelector("[data-item-id]");
@@ -213,44 +404,23 @@ export class Catalog extends EventTarget {
     button.setAttribute("aria-label", `${item.title}${item.category ? `, ${item.category}` : ""}, ${formatPrice(item.price)}`);
   }
 
-  _renderCategories() {
-    const current = this.category.value;
-    const names = [...new Set([...this.items.values()].map((i) => i.category).filter(Boolean))].sort((a, b) =>
-      a.localeCompare(b),
-    );
-    const options = [new Option("All categories", "")];
-    for (const name of names) options.push(new Option(name, name));
-    this.category.replaceChildren(...options);
-    this.category.value = names.includes(current) ? current : "";
-  }
-
-  _matches() {
-    const words = fold(this.search.value).split(/\s+/).filter(Boolean);
-    const category = this.category.value;
-    return (item) => {
-      if (category && item.category !== category) return false;
-      if (!words.length) return true;
-      const haystack = item._haystack ||
-        (item._haystack = fold([item.title, item.description, item.category, (item.tags || []).join(" "), item.year].join(" ")));
-      return words.every((w) => haystack.includes(w));
-    };
-  }
-
-  /** Show the items that match the search box and category filter. */
+  /** Put the shown items in the grid, in id order; keep focus where it was. */
   render() {
-    const match = this._matches();
-    const visible = [...this.items.values()].filter(match).sort((a, b) => a.id - b.id);
-    const shown = visible.slice(0, this.limit);
+    const items = [...this.shown.values()].sort((a, b) => a.id - b.id);
     const focused = document.activeElement;
-    this.grid.replaceChildren(...shown.map((item) => this.cards.get(item.id) || this._fillAndGet(item)));
+    this.grid.replaceChildren(...items.map((item) => this.cards.get(item.id) || this._fillAndGet(item)));
     if (focused && focused !== document.activeElement && this.grid.contains(focused)) focused.focus({ preventScroll: true });
-    const total = this.items.size;
-    this.count.textContent =
-      visible.length === total ? `${total} items` : `${visible.length} of ${total} items`;
-    this.more.hidden = visible.length <= shown.length;
-    this.more.textContent = `Show ${Math.min(PAGE_SIZE, visible.length - shown.length)} more`;
-    this.empty.hidden = visible.length > 0 || this.reloading;
-    if (!visible.length) this.empty.textContent = total ? "No items match your search." : "The catalog is empty.";
+    const filtered = Boolean(this.filter.q || this.filter.category);
+    const all = this.lo === 0 && this.end;
+    const noun = items.length === 1 ? "item" : "items";
+    this.count.textContent = all
+      ? `${items.length} ${filtered ? "matching " : ""}${noun}`
+      : `Showing ${items.length} ${filtered ? "matching " : ""}${noun}`;
+    this.more.hidden = this.end;
+    this.more.textContent = "Show more";
+    this.earlier.hidden = this.lo === 0;
+    this.empty.hidden = items.length > 0 || this.reloading;
+    if (!items.length) this.empty.textContent = filtered ? "No items match your search." : "The catalog is empty.";
   }
 
   _fillAndGet(item) {
@@ -260,7 +430,7 @@ export class Catalog extends EventTarget {
   }
 
   _open(id) {
-    const item = this.items.get(id);
+    const item = this.get(id);
     if (item) this.dispatchEvent(new CustomEvent("open", { detail: { id, item } }));
   }
 

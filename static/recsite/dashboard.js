@@ -35,7 +35,17 @@ function openItem(id, { action, rec } = {}) {
   const item = catalog.get(id) || (rec ? { id, title: rec.title } : null);
   if (!item) return;
   detail.open(item);
-  if (!catalog.get(id)) detail.markRemoved();
+  // The catalog holds the pages seen, not every item: ask for one it lacks.
+  if (!catalog.get(id)) {
+    catalog
+      .fetch(id)
+      .then((found) => {
+        if (!detail.isOpen || detail.itemId !== id) return;
+        if (found) detail.fill(found);
+        else detail.markRemoved();
+      })
+      .catch(() => {});
+  }
   if (action) track(action, id);
 }
 
