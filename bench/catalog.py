@@ -150,6 +150,8 @@ def main() -> None:
             client.get("/api/items/").raise_for_status()  # warm up
             cursor = deep_cursor(db, items)
             cases = [
+                # What the machine's load alone costs a request: no catalog read.
+                ("baseline: categories", "/api/categories/", {}),
                 ("first page", "/api/items/", {}),
                 ("page 95 % in (keyset)", "/api/items/", {"cursor": cursor}),
                 ("500 items", "/api/items/", {"limit": 500}),
