@@ -161,3 +161,30 @@ def test_openapi_schema_says_user_may_be_a_username():
     assert {"string", "integer"} <= {
         option.get("type") for option in user.get("anyOf", [])
     }
+
+
+def test_ingested_events_are_counted_on_metrics_by_source(settings):
+    settings.METRICS_TOKEN = "scrape-secret"
+
+    def api_purchases() -> float:
+        text = (
+            Client()
+            .get("/metrics", HTTP_AUTHORIZATION="Bearer scrape-secret")
+            .content.decode()
+        )
+        return sum(
+            sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if sample.name == "recsite_events_total"
+            and sample.labels == {"action": "purchase", "source": "api"}
+        )
+
+    items = catalog(6)
+    session_cookie("jo")
+    issued = token_create(username="jo", name="shop")
+    before = api_purchases()
+    payload = {"user": "jo", "item": items[1].pk, "action": "purchase", "id": "p1"}
+    assert post_event(issued.token, payload)[0] == 202
+    assert post_event(issued.token, payload)[0] == 202  # a resend stores nothing
+    assert api_purchases() == before + 1
