@@ -124,3 +124,30 @@ def test_two_reasons_never_say_the_same_thing(engine):
                 t.removeprefix("Similar to ") for t in rec.reasons if "Similar" in t
             ]
             assert len(named) == len(set(named)), rec.reasons
+
+
+def test_because_travels_in_the_message_and_the_api_schema(engine):
+    import msgpack
+
+    from recommender import messages
+    from recommender.api.recommendations import RecommendationsOut
+
+    recs = engine.recommend(history((4, "view"), (1, "cart")), k=3, now=NOW)
+    items = [
+        {
+            "id": r.item_id,
+            "title": "",
+            "score": r.score,
+            "reasons": r.reasons,
+            "because": r.because,
+        }
+        for r in recs
+    ]
+    message = messages.recommendations(version=2, items=items, computed_ms=1.0)
+    again = msgpack.unpackb(msgpack.packb(message))
+    assert [i["because"] for i in again["items"]] == [r.because for r in recs]
+    assert RecommendationsOut.model_validate(again).items[0].because == recs[0].because
+    # A list stored before ``because`` existed still builds, with none.
+    old = [{k: v for k, v in item.items() if k != "because"} for item in items]
+    built = messages.recommendations(version=1, items=old, computed_ms=1.0)
+    assert all(i["because"] == [] for i in built["items"])
