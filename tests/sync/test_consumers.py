@@ -2,19 +2,23 @@
 
 import pytest
 from channels.db import database_sync_to_async
+from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 from django.db.models import F
 
-from recsite.asgi import application
 from sync.models import Change, SeqCounter
+from sync.routing import websocket_urlpatterns
 from sync.selectors import seq_latest
-from tests.factories import catalog, ws_headers
+from tests.sync.testapp.models import Note
+
+# sync's own routing, as a project that uses nothing else would mount it.
+application = URLRouter(websocket_urlpatterns)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 async def connect() -> tuple[WebsocketCommunicator, int]:
-    communicator = WebsocketCommunicator(application, "/ws/sync/", headers=ws_headers())
+    communicator = WebsocketCommunicator(application, "/ws/sync/")
     connected, _ = await communicator.connect()
     assert connected
     hello = await communicator.receive_json_from(timeout=5)
@@ -22,9 +26,14 @@ async def connect() -> tuple[WebsocketCommunicator, int]:
     return communicator, hello["seq"]
 
 
+def catalog(count: int) -> list[Note]:
+    """Create ``count`` notes (sync's test model), each logged as a change."""
+    return [Note.objects.create(text=f"note {n}") for n in range(count)]
+
+
 @database_sync_to_async
-def rename(item, title: str) -> None:
-    item.title = title
+def rename(item: Note, title: str) -> None:
+    item.text = title
     item.save()
 
 
@@ -35,10 +44,10 @@ def write_without_broadcast(object_id: int) -> int:
     seq = seq_latest()
     Change.objects.create(
         seq=seq,
-        model="item",
+        model="note",
         op="upsert",
         object_id=str(object_id),
-        data={"title": "lost"},
+        data={"text": "lost"},
     )
     return seq
 
@@ -50,9 +59,9 @@ async def test_hello_then_each_change_once_with_the_next_seq():
     await rename(items[1], "Second")
     first = await client.receive_json_from(timeout=5)
     second = await client.receive_json_from(timeout=5)
-    assert (first["seq"], first["data"]["title"]) == (seq + 1, "First")
-    assert (second["seq"], second["data"]["title"]) == (seq + 2, "Second")
-    assert first["model"] == "item" and first["op"] == "upsert"
+    assert (first["seq"], first["data"]["text"]) == (seq + 1, "First")
+    assert (second["seq"], second["data"]["text"]) == (seq + 2, "Second")
+    assert first["model"] == "note" and first["op"] == "upsert"
     assert await client.receive_nothing(timeout=0.2)
     await client.disconnect()
 
@@ -66,7 +75,7 @@ async def test_resume_replays_what_was_missed_then_resumed():
     await client.send_json_to({"type": "resume", "after": after})
     replay = [await client.receive_json_from(timeout=5) for _ in range(3)]
     assert [m["seq"] for m in replay] == [after + 1, after + 2, after + 3]
-    assert [m["data"]["title"] for m in replay] == [
+    assert [m["data"]["text"] for m in replay] == [
         f"Offline edit {n}" for n in range(3)
     ]
     assert await client.receive_json_from(timeout=5) == {
@@ -92,8 +101,8 @@ async def test_a_lost_broadcast_is_filled_from_the_log_before_the_next_change():
     await rename(items[1], "After the loss")
     first = await client.receive_json_from(timeout=5)
     second = await client.receive_json_from(timeout=5)
-    assert (first["seq"], first["data"]["title"]) == (lost, "lost")
-    assert (second["seq"], second["data"]["title"]) == (lost + 1, "After the loss")
+    assert (first["seq"], first["data"]["text"]) == (lost, "lost")
+    assert (second["seq"], second["data"]["text"]) == (lost + 1, "After the loss")
     assert lost == seq + 1
     await client.disconnect()
 
