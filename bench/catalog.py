@@ -98,7 +98,8 @@ def measure(
         times_ms.append((now() - started) * 1000)
     body = client.get(path, params=params)
     raw = len(body.content)
-    items = len(body.json().get("items", []))
+    payload = body.json()
+    items = len(payload["items"]) if isinstance(payload, dict) else len(payload)
     stats = summarize_ms(times_ms)
     return {
         "request": name,
