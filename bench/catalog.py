@@ -99,7 +99,10 @@ def measure(
     body = client.get(path, params=params)
     raw = len(body.content)
     payload = body.json()
-    items = len(payload["items"]) if isinstance(payload, dict) else len(payload)
+    if isinstance(payload, list):
+        items = len(payload)
+    else:
+        items = len(payload["items"]) if "items" in payload else 1
     stats = summarize_ms(times_ms)
     return {
         "request": name,
