@@ -5,6 +5,7 @@ runs once the factory exists and before any connection is accepted is
 ``listen_success``, so the extra protocol options are set there.
 """
 
+import asyncio
 import logging
 import pprint
 from typing import Any
@@ -17,8 +18,10 @@ from autobahn.websocket.compress import (
 from daphne.server import Server
 from daphne.ws_protocol import WebSocketProtocol
 from django.conf import settings
+from twisted.internet import defer
 
 from sync.protocol import CLOSE_POLICY_VIOLATION
+from sync.tasks import stop_loop_tasks
 
 logger = logging.getLogger(__name__)
 
@@ -113,6 +116,16 @@ class BoundedWebSocketProtocol(WebSocketProtocol):
 
 class TunedServer(Server):
     """daphne's server with recsite's WebSocket protocol options."""
+
+    def kill_all_applications(self) -> defer.Deferred:
+        """Called before the reactor stops: end the sockets, then background tasks.
+
+        The hub's and the live figures' tasks would otherwise be destroyed
+        pending when the process exits, logging to streams already closed.
+        """
+        sockets_done = super().kill_all_applications()
+        tasks_done = defer.Deferred.fromFuture(asyncio.ensure_future(stop_loop_tasks()))
+        return defer.gatherResults([sockets_done, tasks_done], consumeErrors=True)
 
     def listen_success(self, port: Any) -> None:
         """Called once the port listens, before any client is accepted."""

@@ -41,6 +41,17 @@ async def stop_tasks(tasks: set[asyncio.Task]) -> None:
     tasks.clear()
 
 
+async def stop_loop_tasks() -> None:
+    """Cancel and await every task registered on the running loop.
+
+    For servers whose loop ends without ``shutdown_asyncgens()`` (daphne's
+    Twisted reactor): call it from their shutdown hook.
+    """
+    tasks = _tasks.get(asyncio.get_running_loop())
+    if tasks:
+        await stop_tasks(tasks)
+
+
 def stop_with_loop(task: asyncio.Task) -> asyncio.Task:
     """Cancel and await ``task`` when its loop shuts down; return ``task``.
 
