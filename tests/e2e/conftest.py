@@ -48,6 +48,23 @@ SERVER_START_TIMEOUT_SECS = 15.0
 PASSWORD = "e2e-Passw0rd!"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Silence Django's warning about WhiteNoise's file responses under ASGI.
+
+    WhiteNoise hands Django a file iterator that is synchronous; Django's ASGI
+    handler then reads it in a thread and says so once per static file. That
+    is how every deployment serves static files (docs/operations.md), not a
+    defect of a test, and it would otherwise fill the summary of every run.
+    """
+    mark = pytest.mark.filterwarnings(
+        "ignore:StreamingHttpResponse must consume synchronous iterators"
+    )
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.path)).parents:
+            item.add_marker(mark)
+
+
 def _require(condition: bool, reason: str) -> None:
     if condition:
         return
