@@ -23,9 +23,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error | Warni
                     id="sync.E001",
                 )
             )
-    if "channels" not in settings.INSTALLED_APPS and "daphne" not in (
-        settings.INSTALLED_APPS
-    ):
+    if "channels" not in settings.INSTALLED_APPS:
         errors.append(
             Error(
                 "sync needs Channels: add 'channels' to INSTALLED_APPS.",
