@@ -26,6 +26,7 @@ from django.contrib.auth import get_user_model
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
+from recommender.services.tokens import token_create
 from tests.factories import catalog
 from tests.support.env import ROOT, child_env, missing
 from tests.support.servers import ServerProcess, free_port, serve_argv
@@ -257,6 +258,21 @@ def test_https_and_both_sockets_over_wss_through_nginx(tls_site: TlsNginx) -> No
     plain = httpx.get(f"http://{HOST}:{tls_site.http_port}/ops/", timeout=10)
     assert plain.status_code == 301
     assert plain.headers["location"].startswith("https://")
+
+    # A body over Django's upload limit, through nginx to a production
+    # process: the API's JSON 413, not an HTML page.
+    token = token_create(username="tls-shopper", name="tls").token
+    with tls_site.client() as client:
+        big = client.post(
+            "/api/events/",
+            content=b'{"id": "' + b"x" * 5_000_000 + b'"}',
+            headers={
+                "Authorization": f"Bearer {token}",
+                "Content-Type": "application/json",
+            },
+        )
+    assert big.status_code == 413, big.text[:300]
+    assert big.json()["code"] == "too_large"
 
     cookies = https_login(tls_site, "tls-shopper")
     context = tls_site.ssl_context()
