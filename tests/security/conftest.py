@@ -148,9 +148,22 @@ class LoopThread:
         # Consumers query the database from the loop's sync worker thread;
         # close its connection so the test database can be dropped.
         self.run(sync_to_async(connections.close_all)())
+        # Tasks the application started on this loop (the hub's heartbeat and
+        # pump) end here, not as "Task was destroyed but it is pending!" at exit.
+        self.run(_cancel_other_tasks())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(timeout=10)
         self.loop.close()
+
+
+async def _cancel_other_tasks() -> None:
+    """Cancel every task of the running loop but this one and wait for them."""
+    current = asyncio.current_task()
+    tasks = [task for task in asyncio.all_tasks() if task is not current]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await asyncio.get_running_loop().shutdown_asyncgens()
 
 
 @pytest.fixture

@@ -78,11 +78,12 @@ def child_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def manage(*args: str, timeout: float = 60, **env: str) -> subprocess.CompletedProcess:
+def manage(*args: str, timeout: float = 180, **env: str) -> subprocess.CompletedProcess:
     """Run ``manage.py`` in a separate process against the test database.
 
-    ``timeout`` is in seconds; a non-zero exit raises ``CalledProcessError``
-    with the command's output.
+    ``timeout`` is in seconds, generous because a Django start-up on a busy
+    2-core machine has taken over a minute; a non-zero exit raises
+    ``CalledProcessError`` with the command's output.
     """
     return subprocess.run(
         [sys.executable, str(ROOT / "manage.py"), *args],
