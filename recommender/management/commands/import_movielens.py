@@ -4,7 +4,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from recommender.services.movielens import movielens_import
+from recommender.services.movielens_import import movielens_import
 
 
 class Command(BaseCommand):
