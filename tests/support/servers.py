@@ -146,9 +146,10 @@ class ServerProcess:
         try:
             waiter()
         except Exception:
-            self.stop()
+            self.stop()  # closes the log: read it from the file, not the handle
+            tail = self.log_path.read_text(errors="replace")[-3000:]
             raise RuntimeError(
-                f"{self.name} on port {self.port} did not start:\n{self.log_tail()}"
+                f"{self.name} on port {self.port} did not start:\n{tail}"
             ) from None
         return self
 
