@@ -1,8 +1,10 @@
 """The batch-fitted half of the engine: item neighbours and popularity over time.
 
-:meth:`Behaviour.fit` learns, from every user's events, sparse item-to-item
-neighbours (EASE on catalogs small enough for a dense inverse, cosine
-item-kNN beyond) pruned to the top ``N`` per item, and a time-bucketed
+:meth:`Behaviour.fit` learns, from every user's events in time order, sparse
+item-to-item neighbours (the order-aware SLIST closed form on catalogs small
+enough for a dense inverse, an order-aware cosine kNN beyond; see
+:mod:`recommender.engine.sequence`; EASE and plain kNN on request) pruned to
+the top ``N`` per item, and a time-bucketed
 popularity table so "popular right now" can be read at any moment. It is run
 by ``recompute_recommendations`` and ``evaluate``, stored as ``.npz`` (see
 :mod:`recommender.engine.serialisation`) and shared by every server process.
@@ -17,6 +19,11 @@ import scipy.linalg
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
+from recommender.engine.sequence import (
+    sequence_knn_neighbours,
+    sequence_neighbours,
+    sequence_rows,
+)
 from recommender.engine.serialisation import behaviour_pack, behaviour_unpack
 from recommender.engine.similarity import EPSILON
 from recommender.engine.types import FitParams, Interactions, ProgressFn
@@ -182,7 +189,7 @@ class Behaviour:
     fitted_at : float
         The ``now`` of the fit, epoch seconds.
     method : str
-        ``"ease"``, ``"knn"`` or ``"empty"``.
+        ``"slist"``, ``"sequence-knn"``, ``"ease"``, ``"knn"`` or ``"empty"``.
     """
 
     __slots__ = (
@@ -290,7 +297,7 @@ class Behaviour:
         """
         p = params or FitParams()
         say = progress or _noop
-        if p.method not in {"auto", "ease", "knn"}:
+        if p.method not in {"auto", "slist", "sequence-knn", "ease", "knn"}:
             raise ValueError(f"unknown method {p.method!r}")
         users = np.asarray(interactions.user_ids, dtype=np.int64)
         items = np.asarray(interactions.item_ids, dtype=np.int64)
@@ -330,11 +337,15 @@ class Behaviour:
         n_linked = linked.shape[0]
         method = p.method
         if method == "auto":
-            method = "ease" if n_linked <= p.dense_max_items else "knn"
+            method = "slist" if n_linked <= p.dense_max_items else "sequence-knn"
         say(f"fitting {method} neighbours for {n_linked} of {n_items} items")
         x_linked = sp.csr_matrix(x[:, linked])
         if n_linked == 0:
             sub = sp.csr_matrix((0, 0), dtype=np.float32)
+        elif method in {"slist", "sequence-knn"}:
+            sub = _sequence_fit(
+                user_idx, item_idx, items, stamps, linked, n_items, p, method, say
+            )
         elif method == "ease":
             sub = _ease_neighbours(
                 x_linked, lam=p.ease_lambda, n_keep=p.neighbours, progress=say
@@ -370,6 +381,46 @@ class Behaviour:
     def from_bytes(cls, data: bytes) -> Behaviour:
         """Return the model stored by :meth:`to_bytes`."""
         return cls(**behaviour_unpack(data))
+
+
+def _sequence_fit(
+    user_idx: NDArray[np.int64],
+    item_idx: NDArray[np.int64],
+    items: NDArray[np.int64],
+    stamps: NDArray[np.float64],
+    linked: NDArray[np.int64],
+    n_items: int,
+    p: FitParams,
+    method: str,
+    say: ProgressFn,
+) -> sp.csr_matrix:
+    """Return order-aware neighbours among the ``linked`` items.
+
+    Each user's events on linked items, in (time, item id) order, form one
+    sequence (see :mod:`recommender.engine.sequence`).
+    """
+    column = np.full(n_items, -1, dtype=np.int64)
+    column[linked] = np.arange(linked.shape[0])
+    keep = column[item_idx] >= 0
+    order = np.lexsort((items[keep], stamps[keep], user_idx[keep]))
+    _, users = np.unique(user_idx[keep][order], return_inverse=True)
+    seq = sequence_rows(
+        users.astype(np.int64),
+        column[item_idx[keep][order]],
+        linked.shape[0],
+        tau=p.sequence_tau,
+    )
+    if method == "slist":
+        return sequence_neighbours(
+            seq,
+            alpha=p.sequence_alpha,
+            lam=p.sequence_lambda,
+            n_keep=p.neighbours,
+            progress=say,
+        )
+    return sequence_knn_neighbours(
+        seq, alpha=p.sequence_alpha, n_keep=p.neighbours, progress=say
+    )
 
 
 def _with_fitted_at(behaviour: Behaviour, now: float) -> Behaviour:

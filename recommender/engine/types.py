@@ -115,12 +115,23 @@ class FitParams:
 
     Attributes
     ----------
-    method : {"auto", "ease", "knn"}
-        ``auto`` uses EASE up to ``dense_max_items`` items, cosine kNN beyond.
+    method : {"auto", "slist", "sequence-knn", "ease", "knn"}
+        ``auto`` uses the order-aware SLIST closed form up to
+        ``dense_max_items`` items, the order-aware cosine kNN beyond (see
+        :mod:`recommender.engine.sequence`); ``ease`` and ``knn`` ignore order.
     ease_lambda : float
         L2 regularisation of EASE (added to the Gram diagonal).
+    sequence_alpha : float
+        Share of the similarity view in the order-aware models (1: no
+        transitions, 0: transitions only).
+    sequence_lambda : float
+        L2 regularisation of SLIST (its inputs are l1-normalised rows, so it
+        is on a much smaller scale than ``ease_lambda``).
+    sequence_tau : float
+        Position scale of the transitions, in events: an item ``d`` events
+        before (or after) a position weighs ``exp(-d / tau)``.
     dense_max_items : int
-        Largest item count for the dense EASE inverse (memory ~ 8 n^2 bytes).
+        Largest item count for a dense inverse (memory ~ 8 n^2 bytes).
     neighbours : int
         Neighbours kept per item; bounds memory and per-user scoring time.
     min_item_events : int
@@ -132,6 +143,9 @@ class FitParams:
 
     method: str = "auto"
     ease_lambda: float = 200.0
+    sequence_alpha: float = 0.2
+    sequence_lambda: float = 30.0
+    sequence_tau: float = 2.0
     dense_max_items: int = 20_000
     neighbours: int = 200
     min_item_events: int = 3
@@ -159,7 +173,7 @@ class ScoreParams:
         with no history (cold start ranks by popularity first).
     """
 
-    history_half_life_events: float = 5.0
+    history_half_life_events: float = 3.0
     action_power: float = 2.0
     behaviour_weight: float = 1.0
     content_weight: float = 0.2
