@@ -129,10 +129,12 @@ def test_a_client_behind_the_log_reloads_the_snapshot_and_carries_on(
     restarted: list[ServerProcess] = []
 
     async def scenario() -> None:
-        stream = CatalogStream(server.http_url, backoff=FAST)
+        # Pages of 6: the snapshot is read by following ``next`` to the end.
+        stream = CatalogStream(server.http_url, backoff=FAST, page_limit=6)
         events = aiter(stream)
         first = await next_event(events)
         assert isinstance(first, Reloaded)
+        assert list(first.items) == sorted(item.pk for item in items)
 
         # More changes are missed than the restarted server replays.
         server.stop()
@@ -150,6 +152,7 @@ def test_a_client_behind_the_log_reloads_the_snapshot_and_carries_on(
         assert {reloaded.items[pk]["title"] for pk in missed} == {
             f"Missed {pk}" for pk in missed
         }
+        assert sorted(reloaded.items) == sorted(item.pk for item in items)
         assert stream.stats.resets == 1
 
         await asyncio.to_thread(rename_elsewhere, [items[6].pk], "After")

@@ -6,6 +6,8 @@ followed by a newer list, resends an unacked event after the socket drops
 """
 
 import asyncio
+import subprocess
+import sys
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -18,6 +20,7 @@ from recsite_client import (
 from recommender.models import BrowsingEvent
 from tests.factories import catalog
 from tests.support.accounts import login
+from tests.support.env import ROOT
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -106,3 +109,22 @@ def test_a_session_the_server_does_not_know_is_not_authenticated(live_servers):
                 await recs.send_event("view", 1)
 
     asyncio.run(scenario())
+
+
+def test_the_event_sender_example_runs_against_the_server(live_servers):
+    items = catalog(30)
+    get_user_model().objects.create_user("carol", password="carol-secret-pw")
+    server = live_servers()
+    script = ROOT / "clients" / "python" / "examples" / "send_events.py"
+    argv = [sys.executable, str(script), server.http_url, "carol", "carol-secret-pw"]
+    done = subprocess.run(
+        [*argv, str(items[2].pk), "--action", "like"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"like {items[2].pk}: acked" in done.stdout
+    assert done.stdout.count("list v") == 2, done.stdout
+    assert BrowsingEvent.objects.filter(user__username="carol").count() == 1
