@@ -71,6 +71,7 @@ class CatalogStream:
         self.stats = StreamStats()
         self._ws: ClientConnection | None = None
         self._resume_pending = False
+        self._attempt = 0  # reconnect attempts since a socket last delivered
 
     def __aiter__(self) -> AsyncIterator[Event]:
         return self.events()
@@ -85,8 +86,8 @@ class CatalogStream:
         async with httpx.AsyncClient(
             base_url=self.base_url, headers=self.headers, timeout=30
         ) as http:
-            yield await self._reload(http, "initial")
-            attempt = 0
+            yield await self._first_snapshot(http)
+            self._attempt = 0
             while True:
                 try:
                     async with connect(
@@ -100,7 +101,6 @@ class CatalogStream:
                         self.stats.connects += 1
                         await self._resume(ws)
                         async for event in self._follow(ws, http):
-                            attempt = 0  # the socket works: next drop starts over
                             yield event
                 except (OSError, TimeoutError, WebSocketException) as exc:
                     logger.info("recsite sync: %s; reconnecting", exc or type(exc))
@@ -108,8 +108,18 @@ class CatalogStream:
                     logger.warning("recsite sync: snapshot failed: %s; retrying", exc)
                 finally:
                     self._ws = None
-                await asyncio.sleep(self.backoff.delay(attempt))
-                attempt += 1
+                await asyncio.sleep(self.backoff.delay(self._attempt))
+                self._attempt += 1
+
+    async def _first_snapshot(self, http: httpx.AsyncClient) -> Reloaded:
+        """Load the first snapshot, retrying with backoff while the server fails."""
+        while True:
+            try:
+                return await self._reload(http, "initial")
+            except httpx.HTTPError as exc:
+                logger.warning("recsite sync: snapshot failed: %s; retrying", exc)
+            await asyncio.sleep(self.backoff.delay(self._attempt))
+            self._attempt += 1
 
     async def _reload(self, http: httpx.AsyncClient, reason: str) -> Reloaded:
         seq, items = await load_snapshot(http, page_limit=self.page_limit)
@@ -127,16 +137,18 @@ class CatalogStream:
         except TimeoutError:
             self.stats.silent_reconnects += 1
             raise TimeoutError(f"no frame in {self.idle_timeout} s") from None
+        self._attempt = 0  # the socket works: the next drop starts over
         return json.loads(raw)
 
     async def _follow(
         self, ws: ClientConnection, http: httpx.AsyncClient
     ) -> AsyncIterator[Event]:
         """Apply the client rules of docs/protocol.md to one socket's frames."""
+        if self.applied is None:
+            raise RuntimeError("follow before the snapshot was loaded")
         while True:
             message = await self._recv(ws)
             kind = message.get("type")
-            assert self.applied is not None
             if kind == "change":
                 seq = message["seq"]
                 if seq <= self.applied:
