@@ -11,9 +11,25 @@ from recommender.serializers import item_to_dict
 
 @sync.register(Item)
 class ItemSync(sync.SyncedModel):
-    """Items reach every dashboard as ``"item"`` changes, in their API shape."""
+    """Items reach every dashboard as ``"item"`` changes, in their API shape.
+
+    A shape of items narrows them as ``GET /api/items/`` does: active items
+    only; ``category`` by id or slug; ``min_price``/``max_price`` inclusive;
+    ``q`` every word a prefix of a word of the title or the tags (the
+    PostgreSQL search's rule; the HTTP search is the source of truth for
+    snapshots).
+    """
 
     name = "item"
+    shape = sync.ShapeSpec(
+        filters={
+            "category": sync.Exact("category_id", text_field="category"),
+            "q": sync.Words("title", "tags"),
+            "min_price": sync.AtLeast("price"),
+            "max_price": sync.AtMost("price"),
+        },
+        where={"active": True},
+    )
 
     def serialize(self, obj: Item) -> dict[str, Any]:
         """Return the wire shape of ``obj`` (as ``GET /api/items/<id>/`` has it)."""

@@ -2,12 +2,25 @@
 
 The public API, importable before the app registry is ready (names load on
 first use): :func:`snapshot_at_seq`, :func:`record`, :class:`SyncedModel`,
-:func:`register`, :func:`unregister`.
+:func:`register`, :func:`unregister`, and the shape declarations
+:class:`ShapeSpec`, :class:`Exact`, :class:`AtLeast`, :class:`AtMost`,
+:class:`Words`.
 """
 
 from typing import Any
 
-__all__ = ["SyncedModel", "record", "register", "snapshot_at_seq", "unregister"]
+__all__ = [
+    "AtLeast",
+    "AtMost",
+    "Exact",
+    "ShapeSpec",
+    "SyncedModel",
+    "Words",
+    "record",
+    "register",
+    "snapshot_at_seq",
+    "unregister",
+]
 
 _LAZY = {
     "snapshot_at_seq": "sync.snapshots",
@@ -15,6 +28,11 @@ _LAZY = {
     "record": "sync.registry",
     "register": "sync.registry",
     "unregister": "sync.registry",
+    "AtLeast": "sync.shapes",
+    "AtMost": "sync.shapes",
+    "Exact": "sync.shapes",
+    "ShapeSpec": "sync.shapes",
+    "Words": "sync.shapes",
 }
 
 

@@ -27,9 +27,15 @@ class ChangeMessage(TypedDict):
     type: Literal["change"]
     seq: int
     model: str
-    op: Literal["upsert", "delete"]
+    op: Literal["upsert", "delete", "leave"]
     id: int | str
     data: dict[str, Any] | None
+
+
+class SubscribedMessage(TypedDict):
+    type: Literal["subscribed"]
+    seq: int
+    id: str | int | None
 
 
 class SeqMessage(TypedDict):
@@ -56,6 +62,27 @@ def change(
     }
 
 
+def leave(*, seq: int, model: str, object_id: int | str) -> ChangeMessage:
+    """Return the change that tells a shaped socket a row left its shape."""
+    return change(seq=seq, model=model, op="leave", object_id=object_id, data=None)
+
+
+def with_prev(text: str, *, prev: int) -> str:
+    """Return the encoded change ``text`` with the shape's previous seq ``prev``.
+
+    Shaped sockets see gaps in ``seq``; ``prev`` (the seq of the last
+    position this socket was sent) lets the client tell a gap from a loss.
+    Appending to the already encoded text keeps the per-socket cost at one
+    string join whatever the payload.
+    """
+    return f'{text[:-1]},"prev":{int(prev)}}}'
+
+
+def subscribed(*, seq: int, request_id: str | int | None) -> SubscribedMessage:
+    """Return the answer to ``subscribe``: the seq the new shape starts at."""
+    return {"type": "subscribed", "seq": int(seq), "id": request_id}
+
+
 def resumed(*, seq: int) -> SeqMessage:
     """Return the marker that ends a resume replay."""
     return {"type": "resumed", "seq": int(seq)}
@@ -71,18 +98,34 @@ def heartbeat(*, seq: int) -> SeqMessage:
     return {"type": "heartbeat", "seq": int(seq)}
 
 
-def layer_change(*, text: str | None, seq: int) -> dict[str, Any]:
+def layer_change(*, text: str | None, seq: int, before: Any = None) -> dict[str, Any]:
     """Return the channel-layer envelope of a change, encoded once for all sockets.
 
     ``text=None`` announces a bulk write up to ``seq`` without its changes:
-    sockets then read them from the change log.
+    sockets then read them from the change log. ``before`` is the change's
+    before-image (:attr:`sync.models.Change.before`), which shaped sockets
+    read and the wire never carries.
     """
-    return {"type": LAYER_CHANGE, "text": text, "seq": int(seq)}
+    return {"type": LAYER_CHANGE, "text": text, "seq": int(seq), "before": before}
 
 
 def layer_probe() -> dict[str, Any]:
     """Return the envelope a hub sends to its own channel to test the stream."""
     return {"type": LAYER_PROBE}
+
+
+class SubscribeRequest(BaseModel):
+    """``{"type":"subscribe","shape":{"model":…,…},"after":S,"id":…}`` from a client.
+
+    The shape's keys are checked against its model's declaration
+    (:func:`sync.shapes.shape_compile`); here only its outline.
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    type: Literal["subscribe"]
+    shape: dict[str, Any]
+    after: StrictInt | None = Field(default=None, ge=0, le=2**63 - 1)
+    id: str | StrictInt | None = Field(default=None)
 
 
 class ResumeRequest(BaseModel):

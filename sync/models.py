@@ -30,6 +30,10 @@ class Change(models.Model):
     op = models.CharField(max_length=10, choices=Op.choices)
     object_id = models.CharField(max_length=64)
     data = models.JSONField(null=True, blank=True)
+    # What shapes read of the row before this change, so a row leaving a
+    # client's shape is told from one never in it: the fields as a dict,
+    # false when the row did not exist, null when the writer did not say.
+    before = models.JSONField(null=True, blank=True)
     created = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:

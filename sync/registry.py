@@ -20,6 +20,11 @@ app when the sync app is ready, as ``django.contrib.admin`` does with
 Registering wires ``post_save``/``post_delete`` so every per-object write path
 (admin, API, commands, shell) records a change. Bulk writes bypass signals and
 call :func:`record` with what they wrote.
+
+A model that declares :attr:`SyncedModel.shape` (a :class:`sync.shapes.ShapeSpec`)
+can be subscribed to in part. Its changes then carry a before-image: a
+``pre_save`` hook reads the row as stored before the write, and
+:func:`record` takes ``before=`` (or ``new=True``) from bulk writers.
 """
 
 import json
@@ -28,7 +33,7 @@ from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
-from django.db.models.signals import post_delete, post_save
+from django.db.models.signals import post_delete, post_save, pre_save
 from django.forms.models import model_to_dict
 from django.utils.module_loading import autodiscover_modules
 
@@ -50,6 +55,9 @@ class SyncedModel:
     """
 
     name: str = ""
+    #: How shapes narrow this model's rows (:class:`sync.shapes.ShapeSpec`);
+    #: None: clients can only follow every row.
+    shape: Any = None
 
     def __init__(self, model: type[models.Model]) -> None:
         self.model = model
@@ -64,6 +72,19 @@ class SyncedModel:
     def get_queryset(self) -> models.QuerySet:
         """Return the rows a snapshot of this model holds."""
         return self.model._default_manager.all()
+
+    def before_image(self, obj: Any) -> dict[str, Any] | None:
+        """Return what shapes read of ``obj`` as it is now (None without a shape)."""
+        if self.shape is None:
+            return None
+        return self.shape.image(self.serialize(obj))
+
+    def stored_image(self, pk: Any) -> dict[str, Any] | bool:
+        """Return the before-image of the stored row ``pk``, or False if none."""
+        obj = self.get_queryset().filter(pk=pk).first()
+        if obj is None:
+            return False
+        return self.before_image(obj) or {}
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r} for {self.model.__name__}>"
@@ -103,6 +124,7 @@ def register(
     if entry.name in taken:
         raise AlreadyRegistered(f"the wire name {entry.name!r} is taken")
     _registry[model] = entry
+    pre_save.connect(_before_save, sender=model, dispatch_uid=f"sync-pre-{entry.name}")
     post_save.connect(_on_save, sender=model, dispatch_uid=f"sync-save-{entry.name}")
     post_delete.connect(
         _on_delete, sender=model, dispatch_uid=f"sync-delete-{entry.name}"
@@ -115,6 +137,7 @@ def unregister(model: type[models.Model]) -> None:
     entry = _registry.pop(model, None)
     if entry is None:
         raise NotRegistered(model.__name__)
+    pre_save.disconnect(sender=model, dispatch_uid=f"sync-pre-{entry.name}")
     post_save.disconnect(sender=model, dispatch_uid=f"sync-save-{entry.name}")
     post_delete.disconnect(sender=model, dispatch_uid=f"sync-delete-{entry.name}")
 
@@ -125,6 +148,14 @@ def synced(model: type[models.Model]) -> SyncedModel:
         return _registry[model]
     except KeyError:
         raise NotRegistered(f"{model.__name__} is not synced") from None
+
+
+def synced_by_name(name: str) -> SyncedModel | None:
+    """Return the registration whose wire name is ``name``, or None."""
+    for entry in _registry.values():
+        if entry.name == name:
+            return entry
+    return None
 
 
 def synced_models() -> list[SyncedModel]:
@@ -138,7 +169,12 @@ def autodiscover() -> None:
 
 
 def record(
-    model: type[models.Model], objs: Iterable[Any], *, op: str = "upsert"
+    model: type[models.Model],
+    objs: Iterable[Any],
+    *,
+    op: str = "upsert",
+    before: Iterable[Any] | None = None,
+    new: bool = False,
 ) -> list[int]:
     """Record a bulk write of ``objs`` (model instances) in the change log.
 
@@ -146,6 +182,13 @@ def record(
     SQL): call it in the writing transaction with the rows as they now are;
     the broadcast goes out when it commits. With ``op="delete"``, ``objs``
     may be instances or primary keys.
+
+    For a model with a shape, say what the rows were, so a change of a row
+    that was and stays outside a client's shape is not sent to it: ``new=True``
+    when every row is new, or ``before`` with one entry per object (the
+    instance as it was before the write, or None for a new row). Without
+    either, a change that puts a row outside a shape is sent to it as a
+    ``leave`` (the row may have been in it).
 
     Returns
     -------
@@ -155,13 +198,44 @@ def record(
     from sync.services import changes_record
 
     entry = synced(model)
+    objs = list(objs)
+    if new:
+        images: list[Any] = [False] * len(objs)
+    elif before is not None and entry.shape is not None:
+        images = [
+            False if prev is None else entry.before_image(prev) for prev in before
+        ]
+        if len(images) != len(objs):
+            raise ValueError("before must have one entry per object")
+    else:
+        images = [None] * len(objs)
     if op == "upsert":
-        changes = [("upsert", str(obj.pk), entry.serialize(obj)) for obj in objs]
+        changes = [
+            ("upsert", str(obj.pk), entry.serialize(obj), image)
+            for obj, image in zip(objs, images, strict=True)
+        ]
     elif op == "delete":
-        changes = [("delete", str(getattr(obj, "pk", obj)), None) for obj in objs]
+        changes = [
+            ("delete", str(getattr(obj, "pk", obj)), None, image)
+            for obj, image in zip(objs, images, strict=True)
+        ]
     else:
         raise ValueError(f"op must be 'upsert' or 'delete', not {op!r}")
     return changes_record(model_name=entry.name, changes=changes)
+
+
+def _before_save(
+    sender: type[models.Model], instance: models.Model, raw: bool, **kwargs: Any
+) -> None:
+    # The before-image of a per-object save: the row as stored, read before
+    # the write replaces it (one primary-key read, only for shaped models).
+    entry = _registry.get(sender)
+    if raw or entry is None or entry.shape is None:
+        return
+    if instance.pk is None:
+        instance._sync_before = False  # type: ignore[attr-defined]
+        return
+    instance._sync_before = entry.stored_image(instance.pk)  # type: ignore[attr-defined]
 
 
 def _on_save(
@@ -169,10 +243,19 @@ def _on_save(
 ) -> None:
     if raw:  # loaddata: fixtures are not live changes
         return
-    record(sender, [instance])
+    from sync.services import changes_record
+
+    entry = synced(sender)
+    image = instance.__dict__.pop("_sync_before", None)
+    changes_record(
+        model_name=entry.name,
+        changes=[("upsert", str(instance.pk), entry.serialize(instance), image)],
+    )
 
 
 def _on_delete(
     sender: type[models.Model], instance: models.Model, **kwargs: Any
 ) -> None:
-    record(sender, [instance], op="delete")
+    entry = synced(sender)
+    image = entry.before_image(instance) if entry.shape is not None else None
+    record(sender, [instance], op="delete", before=[instance] if image else None)

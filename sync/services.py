@@ -43,9 +43,7 @@ def change_message(change: Change) -> messages.ChangeMessage:
     )
 
 
-def changes_record(
-    *, model_name: str, changes: Iterable[tuple[Op, str, dict[str, Any] | None]]
-) -> list[int]:
+def changes_record(*, model_name: str, changes: Iterable[tuple[Any, ...]]) -> list[int]:
     """Append changes to the log and broadcast them once the transaction commits.
 
     Sequence numbers come from one locked counter row, so they are gap-free and
@@ -56,14 +54,17 @@ def changes_record(
     model_name
         The synced model's wire name, e.g. ``"item"``.
     changes
-        ``(op, object_id, data)`` triples; ``data`` is None for deletes.
+        ``(op, object_id, data)`` or ``(op, object_id, data, before)``;
+        ``data`` is None for deletes; ``before`` is the row's before-image
+        for shapes (a dict, False for a new row, None when unknown; see
+        :attr:`sync.models.Change.before`).
 
     Returns
     -------
     list of int
         The sequence numbers given to the changes, in order.
     """
-    batch = list(changes)
+    batch = [change if len(change) == 4 else (*change, None) for change in changes]
     if not batch:
         return []
     with transaction.atomic():
@@ -80,9 +81,10 @@ def changes_record(
                 op=op,
                 object_id=oid,
                 data=data,
+                before=before,
                 created=now,
             )
-            for i, (op, oid, data) in enumerate(batch)
+            for i, (op, oid, data, before) in enumerate(batch)
         ]
         Change.objects.bulk_create(rows)
         if last // _PRUNE_EVERY != (first - 1) // _PRUNE_EVERY:
@@ -113,7 +115,9 @@ def changes_broadcast(rows: list[Change]) -> None:
         envelopes = [messages.layer_change(text=None, seq=rows[-1].seq)]
     else:
         envelopes = [
-            messages.layer_change(text=encode(change_message(row)), seq=row.seq)
+            messages.layer_change(
+                text=encode(change_message(row)), seq=row.seq, before=row.before
+            )
             for row in rows
         ]
     layer = get_channel_layer()
