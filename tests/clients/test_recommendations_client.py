@@ -92,6 +92,33 @@ def test_an_event_sent_across_a_dropped_socket_is_stored_once(live_servers):
     assert BrowsingEvent.objects.filter(client_id="bob-cart-1").count() == 1
 
 
+def test_events_over_the_rate_limit_are_resent_until_each_is_stored_once(
+    live_servers,
+):
+    items = catalog(30)
+    get_user_model().objects.create_user("dan", password="dan-secret-pw")
+    server = live_servers(WS_EVENT_RATE_PER_SEC="4", WS_EVENT_BURST="2")
+
+    async def scenario() -> None:
+        async with RecommendationsClient(
+            server.http_url, username="dan", password="dan-secret-pw"
+        ) as recs:
+            sent = await asyncio.wait_for(
+                asyncio.gather(
+                    *(recs.send_event("view", item.pk) for item in items[:10])
+                ),
+                WAIT_SECS,
+            )
+            assert len(set(sent)) == 10
+            assert recs.retries > 0, "the server rate-limited the burst"
+
+    asyncio.run(scenario())
+    stored = BrowsingEvent.objects.filter(user__username="dan")
+    assert sorted(stored.values_list("item_id", flat=True)) == sorted(
+        item.pk for item in items[:10]
+    )
+
+
 def test_a_session_the_server_does_not_know_is_not_authenticated(live_servers):
     server = live_servers()
 

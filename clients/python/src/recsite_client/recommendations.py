@@ -104,12 +104,14 @@ class RecommendationsClient:
         self.open_timeout = open_timeout
         self.version = 0  # version of the newest list received
         self.connects = 0
+        self.retries = 0  # frames resent after rate_limited / unavailable
         self._pending: dict[str, tuple[str, asyncio.Future[None]]] = {}
         self._lists: asyncio.Queue[RecommendationList | Exception] = asyncio.Queue()
         self._ws: ClientConnection | None = None
         self._connected = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._fatal: Exception | None = None
+        self._resends: set[asyncio.Task[None]] = set()  # held until done
 
     async def __aenter__(self) -> RecommendationsClient:
         await self.start()
@@ -128,6 +130,8 @@ class RecommendationsClient:
 
     async def close(self) -> None:
         """Close the socket and stop reconnecting; pending events fail."""
+        for task in list(self._resends):
+            task.cancel()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -222,10 +226,11 @@ class RecommendationsClient:
             if pending is None:
                 logger.warning("recsite recommendations: server error %s", message)
             elif message.get("code") in RETRYABLE:
-                asyncio.get_running_loop().call_later(
-                    float(message.get("retry_after") or 0.5),
-                    lambda: asyncio.ensure_future(self._resend(ws, pending[0])),
-                )
+                self.retries += 1
+                delay = float(message.get("retry_after") or 0.5)
+                task = asyncio.create_task(self._resend(ws, pending[0], delay))
+                self._resends.add(task)
+                task.add_done_callback(self._resends.discard)
             else:
                 del self._pending[str(event_id)]
                 pending[1].set_exception(
@@ -236,7 +241,8 @@ class RecommendationsClient:
                     )
                 )
 
-    async def _resend(self, ws: ClientConnection, frame: str) -> None:
+    async def _resend(self, ws: ClientConnection, frame: str, delay: float) -> None:
+        await asyncio.sleep(delay)
         # A socket that has gone meanwhile resends every pending frame itself.
         with contextlib.suppress(ConnectionClosed):
             if self._ws is ws:
