@@ -21,10 +21,13 @@ from recommender.services.events import NewEvent, UnknownItem
 from recommender.services.live import live
 from recommender.services.recommendations import (
     list_retracted_by,
+    recommendations_compute,
     recommendations_current,
     recommendations_open,
 )
+from recommender.services.rules import merchandising
 from recommender.services.visitors import visitor_for_socket
+from recommender.watching import Watches
 from sync import wire
 from sync.hub import hub
 from sync.protocol import ProtocolConsumer
@@ -43,6 +46,7 @@ CLOSE_TOO_MANY_SOCKETS = 4429
 # queueing behind one thread (Channels' default, thread_sensitive=True).
 _open = DatabaseSyncToAsync(recommendations_open, thread_sensitive=False)
 _current = DatabaseSyncToAsync(recommendations_current, thread_sensitive=False)
+_compute = DatabaseSyncToAsync(recommendations_compute, thread_sensitive=False)
 _visitor = database_sync_to_async(visitor_for_socket)
 
 
@@ -50,7 +54,7 @@ class RecommendationsConsumer(ProtocolConsumer):
     """Push a user's list on connect and after every event they send."""
 
     endpoint = "recs"
-    adapter = TypeAdapter(messages.EventRequest)
+    adapter = TypeAdapter(messages.RecommendationsRequest)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -60,6 +64,8 @@ class RecommendationsConsumer(ProtocolConsumer):
         self.bucket = socket_bucket()
         self.refresh: asyncio.Task | None = None
         self.refresh_due = False
+        self.rerank_due = False
+        self.watches: Watches | None = None
 
     async def connect(self) -> None:
         """Called on the handshake: check the session, join, send the list."""
@@ -77,7 +83,8 @@ class RecommendationsConsumer(ProtocolConsumer):
             await self.close(code=CLOSE_TOO_MANY_SOCKETS)
             return
         self.user_id = user_id
-        self.groups = [messages.user_group(user_id)]
+        self.watches = Watches(user_id=user_id, send=self.send_text)
+        self.groups = [messages.user_group(user_id), messages.MERCH_GROUP]
         for group in self.groups:
             await self.channel_layer.group_add(group, self.channel_name)
         # Catalog changes come through the process's hub, for retraction.
@@ -92,11 +99,32 @@ class RecommendationsConsumer(ProtocolConsumer):
         hub.unwatch(self)
         if self.refresh is not None:
             self.refresh.cancel()
+        if self.watches is not None:
+            self.watches.close()
         if self.user_id is not None:
             user_slots.release(self.user_id)
             self.user_id = None
 
-    async def handle(self, request: messages.EventRequest) -> None:
+    async def handle(
+        self,
+        request: messages.EventRequest
+        | messages.WatchRequest
+        | messages.UnwatchRequest,
+    ) -> None:
+        """Watch or unwatch a list, or store an event and push the new lists."""
+        if isinstance(request, messages.WatchRequest):
+            await self.watches.watch(
+                placement=request.placement, item=request.item, client_id=request.id
+            )
+            return
+        if isinstance(request, messages.UnwatchRequest):
+            await self.watches.unwatch(
+                placement=request.placement, item=request.item, client_id=request.id
+            )
+            return
+        await self._event(request)
+
+    async def _event(self, request: messages.EventRequest) -> None:
         """Store the event, ack it, then push the new list to all the user's sockets."""
         received = time.perf_counter()
         wait = user_slots.take(self.user_id, self.bucket)
@@ -123,6 +151,8 @@ class RecommendationsConsumer(ProtocolConsumer):
         if outcome.message is None:
             return  # the user was deleted meanwhile (a visitor merged on login)
         await self._show(outcome.message, outcome.text)
+        # The basket changed: the lists that go with it may too.
+        self.watches.soon("complements")
         signals.event_pushed.send(
             sender=RecommendationsConsumer,
             push_secs=time.perf_counter() - received,
@@ -145,6 +175,8 @@ class RecommendationsConsumer(ProtocolConsumer):
             live.push_received(user_id=self.user_id, process=event.get("process"))
         if event.get("origin") == self.channel_name or event["version"] <= self.version:
             return
+        if self.watches is not None:
+            self.watches.soon("complements")  # an event in another tab
         self.version = event["version"]
         self.shown = {entry["id"] for entry in json.loads(event["text"])["items"]}
         await self.send(text_data=event["text"])
@@ -157,6 +189,17 @@ class RecommendationsConsumer(ProtocolConsumer):
         # No text: a bulk write or changes missed in an outage; check the list.
         if text is None or list_retracted_by(change_text=text, shown=self.shown):
             self._refresh_soon()
+        if self.watches is not None:
+            self.watches.soon()
+
+    async def recs_merchandising(self, event: dict[str, Any]) -> None:
+        """Called when staff changed a rule or experiment: re-rank every list."""
+        merchandising.invalidate()
+        if self.user_id is None:
+            return
+        self.rerank_due = True
+        self._refresh_soon()
+        self.watches.soon()
 
     def _refresh_soon(self) -> None:
         """Show a list without retracted items, once whatever is running ends."""
@@ -169,8 +212,12 @@ class RecommendationsConsumer(ProtocolConsumer):
     async def _refresh(self) -> None:
         while self.refresh_due and self.user_id is not None:
             self.refresh_due = False
+            # A rule change re-ranks the list; a retraction needs only a
+            # valid one (the stored list when it still is).
+            rerank, self.rerank_due = self.rerank_due, False
+            fetch = _compute if rerank else _current
             try:
-                await self._show(await _current(user_id=self.user_id, shown=True))
+                await self._show(await fetch(user_id=self.user_id, shown=True))
             except Exception:
                 logger.warning(
                     "retraction for user %s failed", self.user_id, exc_info=True

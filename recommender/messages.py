@@ -4,13 +4,17 @@ The only place that names recommender groups and builds their payloads.
 Builders return plain Python types (msgpack-safe, JSON-safe).
 """
 
-from typing import Annotated, Any, Literal, TypedDict
+from typing import Annotated, Any, Literal, NotRequired, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 from recommender.engine.actions import ActionName
+from recommender.engine.placements import DEFAULT_PLACEMENT, PlacementName
 
 LAYER_RECS = "recs.updated"
+#: Every recommendations socket of every process: staff rule changes.
+MERCH_GROUP = "recs.merchandising"
+LAYER_MERCH = "recs.merchandising"
 OPS_GROUP = "ops.stats"
 LAYER_OPS = "ops.stats"
 
@@ -32,6 +36,10 @@ class RecommendedItem(TypedDict):
 class RecommendationsMessage(TypedDict):
     type: Literal["recommendations"]
     version: int
+    # Which list: "for_you" (the default) or a watched placement.
+    placement: str
+    # The item a "similar" / "complements" list is about, when it has one.
+    item: NotRequired[int]
     items: list[RecommendedItem]
     computed_ms: float
 
@@ -42,25 +50,39 @@ class AckMessage(TypedDict):
 
 
 def recommendations(
-    *, version: int, items: list[RecommendedItem], computed_ms: float
+    *,
+    version: int,
+    items: list[RecommendedItem],
+    computed_ms: float,
+    placement: str = DEFAULT_PLACEMENT,
+    item: int | None = None,
 ) -> RecommendationsMessage:
-    """Return a user's recommendation list as pushed to their sockets."""
-    return {
+    """Return a recommendation list as pushed to a user's sockets.
+
+    ``placement`` names the list (``for_you`` unless a socket watches
+    another); ``item`` is the item a ``similar`` or ``complements`` list is
+    about, left out when there is none.
+    """
+    message: RecommendationsMessage = {
         "type": "recommendations",
         "version": int(version),
+        "placement": str(placement),
         "items": [
             {
-                "id": int(item["id"]),
-                "title": str(item["title"]),
-                "score": round(float(item["score"]), 6),
-                "reasons": [str(reason) for reason in item["reasons"]],
+                "id": int(entry["id"]),
+                "title": str(entry["title"]),
+                "score": round(float(entry["score"]), 6),
+                "reasons": [str(reason) for reason in entry["reasons"]],
                 # Lists stored before ``because`` existed have none.
-                "because": [int(i) for i in item.get("because", ())],
+                "because": [int(i) for i in entry.get("because", ())],
             }
-            for item in items
+            for entry in items
         ],
         "computed_ms": round(float(computed_ms), 3),
     }
+    if item is not None:
+        message["item"] = int(item)
+    return message
 
 
 def ack(*, client_id: str) -> AckMessage:
@@ -107,6 +129,44 @@ class EventRequest(BaseModel):
         None
     )
     group: StrictStr | None = None
+
+
+def layer_merchandising(*, process: str) -> dict[str, Any]:
+    """Return the envelope telling every socket that staff rules changed.
+
+    ``process`` names the server process where the change was saved.
+    """
+    return {"type": LAYER_MERCH, "process": process}
+
+
+class WatchRequest(BaseModel):
+    """``{"type":"watch","placement":P,"item":ID,"id":…}``: push this list too.
+
+    ``item`` names the item of ``similar`` (required) or ``complements``
+    (instead of the user's basket); other placements ignore it.
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    type: Literal["watch"]
+    placement: PlacementName
+    item: Annotated[StrictInt, Field(ge=1, le=2**63 - 1)] | None = None
+    id: ClientId
+
+
+class UnwatchRequest(BaseModel):
+    """``{"type":"unwatch","placement":P,"item":ID,"id":…}``: stop pushing it."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    type: Literal["unwatch"]
+    placement: PlacementName
+    item: Annotated[StrictInt, Field(ge=1, le=2**63 - 1)] | None = None
+    id: ClientId
+
+
+#: Every frame a client may send on ``/ws/recommendations/``.
+RecommendationsRequest = Annotated[
+    EventRequest | WatchRequest | UnwatchRequest, Field(discriminator="type")
+]
 
 
 def ops_stats(*, cluster: dict[str, Any], online: dict[str, Any]) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from django.contrib.auth.signals import user_logged_in
 from django.db.models.signals import post_delete, post_save, pre_delete
 from django.dispatch import receiver
 
+from recommender import merchandising  # noqa: F401  (rule changes re-push lists)
 from recommender.models import Category, Item
 from recommender.services.catalog import items_changed
 from recommender.services.visitors import SESSION_KEY, visitor_merge

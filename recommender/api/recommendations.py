@@ -1,14 +1,16 @@
-"""``/api/recommendations/``: the session user's current list."""
+"""``/api/recommendations/``: the session user's lists, by placement."""
 
 from typing import Literal
 
 from django.http import HttpRequest
-from ninja import Router, Schema
+from ninja import Query, Router, Schema
+from ninja.responses import Status
 from ninja.security import django_auth
 from pydantic import Field
 
 from recommender.api.schemas import ErrorOut
-from recommender.services import recommendations as recs
+from recommender.engine.placements import DEFAULT_PLACEMENT, PlacementName
+from recommender.services.lists import UnknownPlacementItem, placement_list
 
 router = Router(tags=["recommendations"])
 
@@ -28,16 +30,36 @@ class RecommendedItemOut(Schema):
 class RecommendationsOut(Schema):
     type: Literal["recommendations"]
     version: int
+    placement: str = Field(description="Which list: for_you, similar, …")
+    item: int | None = Field(
+        default=None, description="The item a similar / complements list is about."
+    )
     items: list[RecommendedItemOut]
     computed_ms: float
 
 
+class PlacementQuery(Schema):
+    placement: PlacementName = Field(
+        default=DEFAULT_PLACEMENT,
+        description="for_you (the user's list), similar (items like `item`), "
+        "complements (what goes with `item`, or with the user's cart), trending.",
+    )
+    item: int | None = Field(default=None, ge=1)
+
+
 @router.get(
     "/recommendations/",
-    response={200: RecommendationsOut, 401: ErrorOut},
+    response={200: RecommendationsOut, 401: ErrorOut, 404: ErrorOut},
     auth=django_auth,
-    summary="The session user's latest recommendations",
+    summary="The session user's recommendations of one placement",
 )
-def recommendations(request: HttpRequest) -> dict:
-    """Return the logged-in user's current list (computed if none is stored)."""
-    return recs.recommendations_current(user_id=request.user.pk)
+def recommendations(
+    request: HttpRequest, query: Query[PlacementQuery]
+) -> dict | Status:
+    """Return the logged-in user's list of ``placement`` (for_you by default)."""
+    try:
+        return placement_list(
+            user_id=request.user.pk, placement=query.placement, item=query.item
+        )
+    except UnknownPlacementItem as exc:
+        return Status(404, {"code": "unknown_item", "message": str(exc)})
