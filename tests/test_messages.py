@@ -31,6 +31,14 @@ BUILT = [
         ],
         computed_ms=np.float64(1.25),
     ),
+    recs.recommendations(
+        version=np.int64(3),
+        items=[],
+        computed_ms=np.float32(0.5),
+        placement="similar",
+        item=np.int64(9),
+    ),
+    recs.layer_merchandising(process="p"),
     recs.ack(client_id="c-1"),
     recs.layer_recs(text="{}", version=np.int64(3), origin=None, process="p"),
     recs.ops_stats(
