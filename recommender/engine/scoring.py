@@ -185,6 +185,9 @@ class Engine:
         decay = np.exp2(-back / p.history_half_life_events)
         strength = np.maximum(np.asarray(history.weights, dtype=np.float32), EPSILON)
         w = decay * strength**p.action_power
+        # What the user did last weighs most: a view right after a cart must
+        # still lead the next list, or it would look stuck on the older item.
+        w[-1] = w.max()
         ok = event_rows >= 0
         rows, inverse = np.unique(event_rows[ok], return_inverse=True)
         weights = np.bincount(inverse, weights=w[ok], minlength=rows.shape[0])
