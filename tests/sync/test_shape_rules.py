@@ -1,7 +1,9 @@
 """Shapes on sync's own model: matching rules, validation, before-images, delivery."""
 
+import json
 from decimal import Decimal
 
+import msgpack
 import pytest
 from channels.db import database_sync_to_async
 from channels.routing import URLRouter
@@ -9,12 +11,13 @@ from channels.testing import WebsocketCommunicator
 from django.db import transaction
 
 import sync
+from sync import messages as sync_messages
 from sync.models import Change
 from sync.registry import synced, synced_by_name
 from sync.routing import websocket_urlpatterns
 from sync.selectors import seq_latest
 from sync.shapes import Exact, ShapeSpec, shape_compile
-from sync.wire import FrameError
+from sync.wire import FrameError, encode
 from tests.sync.testapp.models import Note
 
 application = URLRouter(websocket_urlpatterns)
@@ -174,3 +177,26 @@ async def test_a_shaped_socket_gets_its_rows_with_prev_and_leaves():
     ]
     assert await client.receive_nothing(timeout=0.3)
     await client.disconnect()
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        sync_messages.subscribed(seq=7, request_id="s1"),
+        sync_messages.subscribed(seq=7, request_id=None),
+        sync_messages.leave(seq=9, model="note", object_id=3),
+        sync_messages.layer_change(text='{"type":"change"}', seq=9, before=False),
+        sync_messages.layer_change(text=None, seq=9, before={"stars": 2, "text": "a"}),
+    ],
+)
+def test_shape_builders_round_trip_through_msgpack_and_json(message):
+    assert msgpack.unpackb(msgpack.packb(message), raw=False) == message
+    assert json.loads(json.dumps(message)) == message
+
+
+def test_prev_is_appended_to_an_encoded_change():
+    text = encode(sync_messages.leave(seq=9, model="note", object_id=3))
+    assert json.loads(sync_messages.with_prev(text, prev=4)) == {
+        **json.loads(text),
+        "prev": 4,
+    }
