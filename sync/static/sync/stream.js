@@ -22,6 +22,15 @@
 // reconnectNow(), and "open", "close" and "message" (detail: parsed JSON)
 // events, such as the ReconnectingSocket of ./socket.js.
 //
+// Shapes (a filtered part of the catalog): pass `shape` ({model:"item",
+// category:…, q:…, …}) and a loadSnapshot that loads that shape's snapshot;
+// the stream then sends "subscribe" instead of "resume" on every (re)connect,
+// expects gaps in seq, detects a loss by `prev > applied`, and moves
+// `applied` on "subscribed", "resumed" and "heartbeat". setShape(shape)
+// switches to another shape (reloads the snapshot, then subscribes).
+// Changes that arrive while a subscribe is pending may belong to the old
+// shape: they are dropped and, once "subscribed" comes, resumed instead.
+//
 // Events: "change" (detail: the change message, applied in seq order),
 // "snapshot" (detail: {seq}) after each (re)load, "seq" (detail: {seq}) after
 // every applied change.
@@ -29,13 +38,17 @@
 const RESUME_TIMEOUT_MS = 15000;
 
 export class SyncStream extends EventTarget {
-  constructor({ loadSnapshot, resumeTimeoutMs = RESUME_TIMEOUT_MS, retryMaxMs = 10000 } = {}) {
+  constructor({ loadSnapshot, shape = null, resumeTimeoutMs = RESUME_TIMEOUT_MS, retryMaxMs = 10000 } = {}) {
     super();
+    this.shape = shape;
+    this.subscribePending = false;
+    this.skippedWhileSubscribing = false;
     if (typeof loadSnapshot !== "function") throw new TypeError("loadSnapshot must be a function returning the seq");
     this._load = loadSnapshot;
     this.resumeTimeoutMs = resumeTimeoutMs;
     this.retryMaxMs = retryMaxMs;
     this.applied = -1;
+    this.subscribed = false;
     this.resumePending = false;
     this.reloading = false;
     this.resumeTimer = 0;
@@ -69,6 +82,8 @@ export class SyncStream extends EventTarget {
     this.socket = socket;
     socket.addEventListener("open", () => {
       this.resumePending = false;
+      this.subscribePending = false;
+      this.subscribed = false;
       this.resume();
     });
     socket.addEventListener("close", () => {
@@ -79,10 +94,25 @@ export class SyncStream extends EventTarget {
     return this;
   }
 
-  /** Ask the server for every change after the last one applied. */
+  /** Follow another shape (null: the whole stream needs a new socket). */
+  async setShape(shape) {
+    this.shape = shape;
+    this.subscribed = false;
+    await this.loadSnapshot();
+    this.subscribePending = false;
+    this.resumePending = false;
+    clearTimeout(this.resumeTimer);
+    this.resume();
+  }
+
+  /** Ask the server for every change after the last one applied (of the shape). */
   resume() {
     if (this.resumePending || this.reloading || this.applied < 0 || !this.socket) return;
-    if (!this.socket.send({ type: "resume", after: this.applied })) return;
+    if (this.shape && !this.subscribePending && !this.subscribed) {
+      if (!this.socket.send({ type: "subscribe", shape: this.shape, after: this.applied })) return;
+      this.subscribePending = true;
+      this.skippedWhileSubscribing = false;
+    } else if (!this.socket.send({ type: "resume", after: this.applied })) return;
     this.resumePending = true;
     clearTimeout(this.resumeTimer);
     // A resume that never completes means a broken connection: start over.
@@ -94,7 +124,20 @@ export class SyncStream extends EventTarget {
     switch (message.type) {
       case "hello":
       case "heartbeat":
-        if (!this.resumePending && message.seq > this.applied) this.resume();
+        if (this.shape) {
+          // A shaped socket's heartbeat: everything of the shape up to seq was sent.
+          if (message.type === "heartbeat" && !this.resumePending && this.subscribed) {
+            this.applied = Math.max(this.applied, message.seq);
+          }
+        } else if (!this.resumePending && message.seq > this.applied) this.resume();
+        break;
+      case "subscribed":
+        this.resumePending = false;
+        this.subscribePending = false;
+        clearTimeout(this.resumeTimer);
+        this.subscribed = true;
+        if (this.skippedWhileSubscribing) this.resume();
+        else this.applied = Math.max(this.applied, message.seq);
         break;
       case "change":
         this._change(message);
@@ -102,10 +145,13 @@ export class SyncStream extends EventTarget {
       case "resumed":
         this.resumePending = false;
         clearTimeout(this.resumeTimer);
-        if (message.seq > this.applied) this.resume();
+        if (this.shape) this.applied = Math.max(this.applied, message.seq);
+        else if (message.seq > this.applied) this.resume();
         break;
       case "reset":
         this.resumePending = false;
+        this.subscribePending = false;
+        this.subscribed = false;
         clearTimeout(this.resumeTimer);
         this.loadSnapshot().then(() => this.resume());
         break;
@@ -115,8 +161,13 @@ export class SyncStream extends EventTarget {
   }
 
   _change(message) {
+    if (this.shape && this.subscribePending) {
+      this.skippedWhileSubscribing = true;
+      return;
+    }
     if (this.reloading || message.seq <= this.applied) return;
-    if (message.seq !== this.applied + 1) {
+    const missed = this.shape ? message.prev > this.applied : message.seq !== this.applied + 1;
+    if (missed) {
       if (!this.resumePending) this.resume();
       return;
     }
