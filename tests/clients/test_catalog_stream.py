@@ -130,7 +130,9 @@ def test_a_client_behind_the_log_reloads_the_snapshot_and_carries_on(
 
     async def scenario() -> None:
         # Pages of 6: the snapshot is read by following ``next`` to the end.
-        stream = CatalogStream(server.http_url, backoff=FAST, page_limit=6)
+        stream = CatalogStream(
+            server.http_url, backoff=FAST, snapshot="pages", page_limit=6
+        )
         events = aiter(stream)
         first = await next_event(events)
         assert isinstance(first, Reloaded)

@@ -46,7 +46,10 @@ class CatalogStream:
     server that no longer holds the missed changes makes the stream reload
     the snapshot and yield another ``Reloaded``.
 
-    ``idle_timeout`` (seconds) is how long a socket may stay silent before it
+    ``snapshot="whole"`` reads the catalog in one streamed response
+    (``/api/items/all/``); ``"pages"`` follows ``/api/items/`` page by page
+    (``page_limit`` items each), for servers or proxies that limit response
+    size. ``idle_timeout`` (seconds) is how long a socket may stay silent before it
     is taken for dead and replaced; the server sends a heartbeat every 15 s by
     default. ``headers`` go with every HTTP request and the handshake.
     """
@@ -59,13 +62,17 @@ class CatalogStream:
         idle_timeout: float = 45.0,
         open_timeout: float = 10.0,
         page_limit: int = PAGE_LIMIT,
+        snapshot: str = "whole",
         headers: dict[str, str] | None = None,
     ) -> None:
+        if snapshot not in ("whole", "pages"):
+            raise ValueError("snapshot is 'whole' or 'pages'")
         self.base_url = base_url.rstrip("/")
         self.backoff = backoff or Backoff()
         self.idle_timeout = idle_timeout
         self.open_timeout = open_timeout
         self.page_limit = page_limit
+        self.snapshot = snapshot
         self.headers = dict(headers or {})
         self.applied: int | None = None  # seq of the last event yielded
         self.stats = StreamStats()
@@ -122,7 +129,9 @@ class CatalogStream:
             self._attempt += 1
 
     async def _reload(self, http: httpx.AsyncClient, reason: str) -> Reloaded:
-        seq, items = await load_snapshot(http, page_limit=self.page_limit)
+        seq, items = await load_snapshot(
+            http, page_limit=self.page_limit, whole=self.snapshot == "whole"
+        )
         self.applied = seq
         return Reloaded(seq, items, reason)
 
