@@ -85,7 +85,7 @@ class ItemAdmin(admin.ModelAdmin):
     actions = ["deactivate", "activate"]
     fieldsets = [
         (None, {"fields": ["title", "description", "category", "tags"]}),
-        ("Commerce", {"fields": ["price", "rating", "year", "active"]}),
+        ("Commerce", {"fields": ["price", "stock", "rating", "year", "active"]}),
         ("Provenance", {"fields": ["external_id", "created", "updated"]}),
     ]
 

@@ -591,3 +591,28 @@ def test_a_boost_lifts_an_item_into_the_list_and_says_so() -> None:
     ruled = engine.recommend(_audio_fan(), k=5, now=NOW, rules=rules)
     assert ruled[0].item_id == outside
     assert ruled[0].reasons[0] == "Promoted"
+
+
+@pytest.mark.django_db
+def test_staff_set_an_items_stock_in_admin(client) -> None:
+    item = factories.catalog(1)[0]
+    staff = get_user_model().objects.create_superuser("clerk", password="pw-123456789")
+    client.force_login(staff)
+    page = client.get(f"/admin/recommender/item/{item.pk}/change/")
+    assert 'name="stock"' in page.content.decode()
+    form = {
+        "title": item.title,
+        "description": "",
+        "category": item.category_id,
+        "tags": item.tags,
+        "price": "9.50",
+        "stock": "0",
+        "rating": "4.0",
+        "year": "",
+        "external_id": "",
+        "active": "on",
+    }
+    response = client.post(f"/admin/recommender/item/{item.pk}/change/", form)
+    assert response.status_code == 302, response.content.decode()[:1500]
+    item.refresh_from_db()
+    assert item.stock == 0
