@@ -200,3 +200,25 @@ def test_prev_is_appended_to_an_encoded_change():
         **json.loads(text),
         "prev": 4,
     }
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_lost_broadcast_of_the_shape_is_filled_from_the_log_in_the_chain():
+    from tests.sync.test_consumers import write_without_broadcast
+
+    note = await database_sync_to_async(Note.objects.create)(text="lost and found")
+    client = WebsocketCommunicator(application, "/ws/sync/")
+    assert (await client.connect())[0]
+    hello = await client.receive_json_from(timeout=5)
+    await client.send_json_to(
+        {"type": "subscribe", "shape": {"model": "note", "q": "lost"}}
+    )
+    assert (await client.receive_json_from(timeout=5))["type"] == "subscribed"
+    lost = await write_without_broadcast(note.pk)  # data {"text": "lost"}
+    note.text = "lost again"
+    await database_sync_to_async(note.save)()
+    first = await client.receive_json_from(timeout=5)
+    second = await client.receive_json_from(timeout=5)
+    assert (first["seq"], first["op"], first["prev"]) == (lost, "upsert", hello["seq"])
+    assert (second["seq"], second["prev"]) == (lost + 1, lost)
+    await client.disconnect()
