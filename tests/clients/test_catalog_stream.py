@@ -171,3 +171,61 @@ def test_a_client_behind_the_log_reloads_the_snapshot_and_carries_on(
     finally:
         for process in restarted:
             process.stop()
+
+
+def test_a_shape_sees_its_category_only_and_an_item_leaving_it(live_servers, tmp_path):
+    items = catalog(24)  # three categories, round robin
+    get_user_model().objects.create_superuser("boss", password="boss-secret-pw")
+    books = items[0].category
+    server = live_servers()
+    restarted: list[ServerProcess] = []
+
+    async def scenario() -> None:
+        stream = CatalogStream(
+            server.http_url, backoff=FAST, shape={"category": books.pk}
+        )
+        events = aiter(stream)
+        first = await next_event(events)
+        assert isinstance(first, Reloaded)
+        in_books = sorted(item.pk for item in items if item.category_id == books.pk)
+        assert sorted(first.items) == in_books
+
+        staff = AdminSession(server.http_url, "boss", "boss-secret-pw")
+        outside = items[1]  # another category: never shown
+        await asyncio.to_thread(
+            staff.change_item,
+            outside.pk,
+            title="Not in books",
+            category_id=outside.category_id,
+        )
+        await asyncio.to_thread(
+            staff.change_item, items[3].pk, title="Still a book", category_id=books.pk
+        )
+        edit = await next_event(events)
+        assert isinstance(edit, Upsert) and edit.id == items[3].pk
+        assert edit.data["title"] == "Still a book"
+        await asyncio.to_thread(
+            staff.change_item,
+            items[6].pk,
+            title="Moved out",
+            category_id=items[1].category_id,
+        )
+        moved = await next_event(events)
+        assert isinstance(moved, Leave) and moved.id == items[6].pk
+
+        # Restarted server: the stream subscribes again after what it applied.
+        server.stop()
+        await asyncio.to_thread(rename_elsewhere, [items[2].pk, items[9].pk], "Down")
+        restarted.append(await asyncio.to_thread(restart, server, tmp_path))
+        missed = await next_event(events)
+        assert isinstance(missed, Upsert) and missed.id == items[9].pk
+        assert missed.data["title"] == f"Down {items[9].pk}"
+        assert missed.seq > moved.seq
+        staff.close()
+        await events.aclose()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        for process in restarted:
+            process.stop()

@@ -51,7 +51,10 @@ class CatalogStream:
     (``page_limit`` items each), for servers or proxies that limit response
     size. ``idle_timeout`` (seconds) is how long a socket may stay silent before it
     is taken for dead and replaced; the server sends a heartbeat every 15 s by
-    default. ``headers`` go with every HTTP request and the handshake.
+    default. ``shape={"category": "books", "max_price": 20}`` follows only
+    the items matching it (a filtered snapshot, then ``subscribe``): an item
+    leaving the shape arrives as a :class:`~recsite_client.Leave`, and seqs
+    skip the changes of other items. ``headers`` go with every HTTP request and the handshake.
     """
 
     def __init__(
@@ -63,6 +66,7 @@ class CatalogStream:
         open_timeout: float = 10.0,
         page_limit: int = PAGE_LIMIT,
         snapshot: str = "whole",
+        shape: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
         if snapshot not in ("whole", "pages"):
@@ -73,6 +77,11 @@ class CatalogStream:
         self.open_timeout = open_timeout
         self.page_limit = page_limit
         self.snapshot = snapshot
+        # A shape: {"category":…, "q":…, "min_price":…, "max_price":…} (any of).
+        # An ``ids`` shape has no HTTP snapshot to start from (yet).
+        if shape and (set(shape) - {"category", "q", "min_price", "max_price"}):
+            raise ValueError("shape keys: category, q, min_price, max_price")
+        self.shape = {"model": "item", **shape} if shape else None
         self.headers = dict(headers or {})
         self.applied: int | None = None  # seq of the last event yielded
         self.stats = StreamStats()
@@ -129,16 +138,26 @@ class CatalogStream:
             self._attempt += 1
 
     async def _reload(self, http: httpx.AsyncClient, reason: str) -> Reloaded:
+        params = None
+        if self.shape:
+            params = {k: v for k, v in self.shape.items() if k != "model"}
         seq, items = await load_snapshot(
-            http, page_limit=self.page_limit, whole=self.snapshot == "whole"
+            http,
+            params,
+            page_limit=self.page_limit,
+            whole=self.snapshot == "whole" and not params,
         )
         self.applied = seq
         return Reloaded(seq, items, reason)
 
-    async def _resume(self, ws: ClientConnection) -> None:
+    async def _resume(self, ws: ClientConnection, *, subscribe: bool = True) -> None:
         self._resume_pending = True
         self.stats.resumes_sent += 1
-        await ws.send(json.dumps({"type": "resume", "after": self.applied}))
+        if self.shape and subscribe:  # shape rule 5: subscribe on every connect
+            message = {"type": "subscribe", "shape": self.shape, "id": "shape"}
+            await ws.send(json.dumps({**message, "after": self.applied}))
+        else:
+            await ws.send(json.dumps({"type": "resume", "after": self.applied}))
 
     async def _recv(self, ws: ClientConnection) -> dict[str, Any]:
         try:
@@ -158,7 +177,26 @@ class CatalogStream:
         while True:
             message = await self._recv(ws)
             kind = message.get("type")
-            if kind == "change":
+            if kind == "change" and self.shape:
+                # Shape rules: gaps are normal; "prev" past applied is a loss.
+                seq, prev = message["seq"], message.get("prev", self.applied)
+                if seq <= self.applied:
+                    self.stats.duplicates_ignored += 1
+                elif prev <= self.applied:
+                    self.applied = seq
+                    yield change_from_message(message)
+                else:
+                    self.stats.gaps_seen += 1
+                    if not self._resume_pending:
+                        await self._resume(ws, subscribe=False)
+            elif kind in ("subscribed", "heartbeat") and self.shape:
+                self.stats.heartbeats += kind == "heartbeat"
+                if kind == "subscribed" or not self._resume_pending:
+                    self._resume_pending = False
+                    self.applied = max(self.applied, message["seq"])
+            elif kind == "hello" and self.shape:
+                pass  # the subscribe sent on connect answers with subscribed
+            elif kind == "change":
                 seq = message["seq"]
                 if seq <= self.applied:
                     self.stats.duplicates_ignored += 1
@@ -178,9 +216,16 @@ class CatalogStream:
                     await self._resume(ws)
             elif kind == "resumed":
                 self._resume_pending = False
+                if self.shape:
+                    self.applied = max(self.applied, message["seq"])
             elif kind == "reset":
                 self.stats.resets += 1
                 yield await self._reload(http, "reset")
-                await self._resume(ws)
+                if self.shape:
+                    # A subscribe's reset is followed by "subscribed"; a
+                    # resume's ends the replay: continue from the snapshot.
+                    self._resume_pending = False
+                else:
+                    await self._resume(ws)
             elif kind == "error":
                 logger.warning("recsite sync: server error %s", message)
