@@ -7,6 +7,7 @@ attacker controls.
 
 import asyncio
 import json
+import zlib
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
@@ -16,7 +17,8 @@ from django.core.handlers.asgi import ASGIRequest
 from django.db import connections
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
-from django.middleware.gzip import GZipMiddleware
+from django.middleware.gzip import GZipMiddleware, re_accepts_gzip
+from django.utils.cache import patch_vary_headers
 from ninja import Query, Router, Schema
 from pydantic import Field
 
@@ -135,13 +137,23 @@ def items_all(request: HttpRequest) -> HttpResponseBase:
     For clients that really want everything (an indexer's first load); the
     dashboard reads pages. Memory stays at one chunk whatever the size.
     """
-    content: Iterator[bytes] | AsyncIterator[bytes]
-    if isinstance(request, ASGIRequest):
-        content = _in_one_thread(catalog.items_stream)
-    else:
-        content = catalog.items_stream()
+    if not isinstance(request, ASGIRequest):
+        response = StreamingHttpResponse(
+            catalog.items_stream(), content_type="application/json"
+        )
+        return _GZIP.process_response(request, response)
+    content = _in_one_thread(catalog.items_stream)
+    # Django's middleware compresses each chunk of an async stream as a gzip
+    # member of its own; many clients (httpx among them) read only the first.
+    # One compressor for the whole stream gives one member.
+    gzip = re_accepts_gzip.search(request.headers.get("accept-encoding", ""))
+    if gzip:
+        content = _gzip_stream(content)
     response = StreamingHttpResponse(content, content_type="application/json")
-    return _GZIP.process_response(request, response)
+    patch_vary_headers(response, ("Accept-Encoding",))
+    if gzip:
+        response.headers["Content-Encoding"] = "gzip"
+    return response
 
 
 @router.get(
@@ -165,6 +177,15 @@ def item(request: HttpRequest, item_id: int) -> HttpResponseBase:
 def categories(request: HttpRequest) -> HttpResponseBase:
     """Return every category with the slug ``/api/items/?category=`` accepts."""
     return _json(request, catalog.categories_list())
+
+
+async def _gzip_stream(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """Compress ``chunks`` as one gzip member, flushed chunk by chunk."""
+    compressor = zlib.compressobj(6, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    async for chunk in chunks:
+        # A sync flush per chunk: the client can parse what arrived so far.
+        yield compressor.compress(chunk) + compressor.flush(zlib.Z_SYNC_FLUSH)
+    yield compressor.flush()
 
 
 def _in_one_thread(make: Callable[[], Iterator[bytes]]) -> AsyncIterator[bytes]:
