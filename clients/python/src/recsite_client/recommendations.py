@@ -213,6 +213,10 @@ class RecommendationsClient:
     async def _handle(self, ws: ClientConnection, message: dict[str, Any]) -> None:
         kind = message.get("type")
         if kind == "recommendations":
+            # Lists another tab of the user watches (similar, trending, …)
+            # reach this socket too; this client follows the personal list.
+            if message.get("placement", "for_you") != "for_you":
+                return
             if message["version"] > self.version:
                 self.version = message["version"]
                 self._lists.put_nowait(RecommendationList.from_message(message))
