@@ -15,10 +15,10 @@ from __future__ import annotations
 import time
 
 import numpy as np
-import scipy.linalg
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
+from recommender.engine.linalg import spd_inverse
 from recommender.engine.sequence import (
     sequence_knn_neighbours,
     sequence_neighbours,
@@ -79,24 +79,7 @@ def _ease_neighbours(
     gram = (x.T @ x).toarray().astype(np.float32)
     gram[np.diag_indices(n)] += np.float32(lam)
     progress(f"inverting the {n}x{n} Gram matrix")
-    # Cholesky-based inverse: the Gram matrix is symmetric positive definite,
-    # and potrf+potri is ~4x faster than a general inverse.
-    chol, info = scipy.linalg.lapack.spotrf(gram, lower=0, overwrite_a=1)
-    if info != 0:
-        raise np.linalg.LinAlgError(f"Gram matrix not positive definite ({info})")
-    del gram
-    inv, info = scipy.linalg.lapack.spotri(chol, lower=0, overwrite_c=1)
-    if info != 0:
-        raise np.linalg.LinAlgError(f"Gram matrix inversion failed ({info})")
-    del chol
-    # potri fills only the upper triangle; mirror it block by block so no
-    # n^2 index arrays or full-size temporaries are needed.
-    step = 1024
-    for start in range(0, n, step):
-        stop = min(n, start + step)
-        inv[stop:, start:stop] = inv[start:stop, stop:].T
-        tri = inv[start:stop, start:stop]
-        inv[start:stop, start:stop] = np.triu(tri) + np.triu(tri, 1).T
+    inv = spd_inverse(gram)
     diag = np.diag(inv).copy()
     diag[np.abs(diag) < EPSILON] = EPSILON
     # B = I - P diag(1/diag(P)) with a zero diagonal: B_ij = -P_ij / P_jj.

@@ -29,10 +29,10 @@ Pure numpy/scipy; no Django.
 from __future__ import annotations
 
 import numpy as np
-import scipy.linalg
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
+from recommender.engine.linalg import spd_inverse
 from recommender.engine.similarity import EPSILON
 from recommender.engine.types import ProgressFn
 
@@ -206,21 +206,7 @@ def sequence_neighbours(
     cross = (inputs.T @ targets).toarray().astype(np.float32)
     del inputs, targets
     progress(f"inverting the {n}x{n} sequence Gram matrix")
-    chol, info = scipy.linalg.lapack.spotrf(gram, lower=0, overwrite_a=1)
-    if info != 0:
-        raise np.linalg.LinAlgError(f"Gram matrix not positive definite ({info})")
-    del gram
-    inv, info = scipy.linalg.lapack.spotri(chol, lower=0, overwrite_c=1)
-    if info != 0:
-        raise np.linalg.LinAlgError(f"Gram matrix inversion failed ({info})")
-    del chol
-    # potri fills the upper triangle only; mirror it block by block.
-    step = 1024
-    for lo in range(0, n, step):
-        hi = min(n, lo + step)
-        inv[hi:, lo:hi] = inv[lo:hi, hi:].T
-        tri = inv[lo:hi, lo:hi]
-        inv[lo:hi, lo:hi] = np.triu(tri) + np.triu(tri, 1).T
+    inv = spd_inverse(gram)
     # B = P @ cross, one block of source rows at a time, pruned as it goes.
     parts = []
     step = max(1, min(n, 4_000_000 // max(1, n)))
