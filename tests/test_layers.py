@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.source import parse_module
+
 ROOT = Path(__file__).resolve().parent.parent
 
 FORBIDDEN = {
@@ -21,7 +23,7 @@ FORBIDDEN = {
 
 def imported_modules(path: Path) -> list[tuple[int, str]]:
     """Return ``(line, module)`` for every import statement in ``path``."""
-    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    tree = parse_module(path)
     found: list[tuple[int, str]] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):

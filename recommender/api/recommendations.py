@@ -44,7 +44,7 @@ class PlacementQuery(Schema):
         description="for_you (the user's list), similar (items like `item`), "
         "complements (what goes with `item`, or with the user's cart), trending.",
     )
-    item: int | None = Field(default=None, ge=1)
+    item: int | None = Field(default=None, ge=1, le=2**63 - 1)
 
 
 @router.get(

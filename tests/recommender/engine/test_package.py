@@ -8,6 +8,7 @@ import typing
 from pathlib import Path
 
 from recommender.engine import actions
+from tests.support.source import parse_module
 
 PACKAGE = Path(__file__).resolve().parents[3] / "recommender" / "engine"
 
@@ -38,7 +39,7 @@ def test_no_module_under_the_engine_imports_django():
 def _engine_imports(path: Path) -> set[str]:
     """Return the ``recommender.engine`` modules ``path`` imports at module level."""
     found = set()
-    for node in ast.parse(path.read_text()).body:
+    for node in parse_module(path).body:
         if isinstance(node, ast.ImportFrom) and node.module:
             names = [node.module]
         elif isinstance(node, ast.Import):
