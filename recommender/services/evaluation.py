@@ -386,6 +386,39 @@ def _recommend_all(
     )
 
 
+def evaluation_prepare(
+    ev: EvalData,
+    *,
+    validation: bool,
+    engine: Engine | None,
+    fit_params: FitParams | None,
+    score_params: ScoreParams | None,
+    progress: ProgressFn,
+) -> tuple[Split, Split, NDArray[np.float32], Engine, float]:
+    """Return the (train, test, train ratings) to score and an engine fitted on train.
+
+    ``validation`` carves test out of train (the last 20 % of each user's
+    train events) so tuning never reads the test file. A given ``engine`` is
+    used as is (fit seconds 0).
+    """
+    if validation:
+        train, test = temporal_split(ev.train)
+        ratings = train_ratings(ev.data, train)
+    else:
+        train, test, ratings = ev.train, ev.test, ev.ratings
+    fit_secs = 0.0
+    if engine is None:
+        engine, fit_secs = evaluation_engine(
+            ev,
+            train,
+            ratings,
+            fit_params=fit_params,
+            score_params=score_params,
+            progress=progress,
+        )
+    return train, test, ratings, engine, fit_secs
+
+
 def evaluation_run(
     ev: EvalData,
     *,
@@ -422,21 +455,14 @@ def evaluation_run(
     """
     say = progress or _noop
     started = time.perf_counter()
-    if validation:
-        train, test = temporal_split(ev.train)
-        ratings = train_ratings(ev.data, train)
-    else:
-        train, test, ratings = ev.train, ev.test, ev.ratings
-    fit_secs = 0.0
-    if engine is None:
-        engine, fit_secs = evaluation_engine(
-            ev,
-            train,
-            ratings,
-            fit_params=fit_params,
-            score_params=score_params,
-            progress=say,
-        )
+    train, test, ratings, engine, fit_secs = evaluation_prepare(
+        ev,
+        validation=validation,
+        engine=engine,
+        fit_params=fit_params,
+        score_params=score_params,
+        progress=say,
+    )
     # Relevant = test items the user did not already have in train.
     train_keys = np.unique(_pair_keys(train.users, train.items))
     fresh = ~np.isin(_pair_keys(test.users, test.items), train_keys)

@@ -40,8 +40,7 @@ from recommender.services.evaluation import (
     EvalData,
     ProgressFn,
     Split,
-    evaluation_engine,
-    temporal_split,
+    evaluation_prepare,
     train_ratings,
 )
 from recommender.services.movielens import rating_actions, rating_weights
@@ -311,21 +310,14 @@ def replay_run(
         raise ValueError("k must be at least 1")
     say = progress or _noop
     started = time.perf_counter()
-    if validation:
-        train, test = temporal_split(ev.train)
-        ratings = train_ratings(ev.data, train)
-    else:
-        train, test, ratings = ev.train, ev.test, ev.ratings
-    fit_secs = 0.0
-    if engine is None:
-        engine, fit_secs = evaluation_engine(
-            ev,
-            train,
-            ratings,
-            fit_params=fit_params,
-            score_params=score_params,
-            progress=say,
-        )
+    train, test, ratings, engine, fit_secs = evaluation_prepare(
+        ev,
+        validation=validation,
+        engine=engine,
+        fit_params=fit_params,
+        score_params=score_params,
+        progress=say,
+    )
     users = _users(train, test, ratings, train_ratings(ev.data, test))
     n_steps = sum(u.n_test for u in users)
     say(f"replaying {n_steps} events of {len(users)} users")
