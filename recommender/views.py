@@ -5,6 +5,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from recommender.engine.actions import actions_payload
+from recommender.engine.placements import DEFAULT_PLACEMENT, PLACEMENTS
 
 
 @require_GET
@@ -16,5 +17,13 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     """
     if not request.user.is_authenticated and request.session.session_key is None:
         request.session["recsite_started"] = True
-    # The action vocabulary, for the page's JavaScript (json_script).
-    return render(request, "dashboard.html", {"actions": actions_payload()})
+    # The action and placement vocabularies, for the page's JavaScript
+    # (json_script) and the panels' headings.
+    return render(
+        request,
+        "dashboard.html",
+        {
+            "actions": actions_payload(),
+            "placements": {"default": DEFAULT_PLACEMENT, "labels": PLACEMENTS},
+        },
+    )

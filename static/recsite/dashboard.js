@@ -1,28 +1,50 @@
 // Entry point of the shopper dashboard: wires the catalog, the detail dialog,
-// the recommendations panel, the activity strip and the connection indicator.
+// the recommendations panel, the placement panels (similar items in the
+// dialog, what goes well with the cart, trending), the activity strip and the
+// connection indicator.
 
 import { ReconnectingSocket } from "./socket.js";
 import { ConnectionIndicator } from "./connection.js";
 import { Catalog } from "./catalog.js";
 import { DetailDialog } from "./detail.js";
 import { Recommendations } from "./recommendations.js";
+import { PlacementPanel } from "./placements.js";
 import { ActivityStrip } from "./activity.js";
+import { DEFAULT_PLACEMENT } from "./vocabulary.js";
 
 const app = document.getElementById("dashboard");
 const loginUrl = app.dataset.loginUrl || "/accounts/login/?next=/";
 
 const indicator = new ConnectionIndicator(document.querySelector("[data-testid='connection']"));
 const catalog = new Catalog(app.querySelector("[data-region='catalog']"));
-const detail = new DetailDialog(document.getElementById("detail"));
 const recs = new Recommendations(app.querySelector("[data-testid='recommendations']"));
 const activity = new ActivityStrip(app.querySelector("[data-region='activity']"));
 recs.titleOf = (id) => catalog.get(id)?.title;
 
+/** A placement panel for the section `el` (its data-placement names the list). */
+function placementPanel(el, options = {}) {
+  return new PlacementPanel(el, { placement: el.dataset.placement, titleOf: recs.titleOf, ...options });
+}
+const dialogEl = document.getElementById("detail");
+// Inside the dialog, whose own [data-field='title'] is the open item's.
+const similar = placementPanel(dialogEl.querySelector("[data-testid='similar']"), { titleField: "item-title" });
+// Shown once something in the list goes with what the shopper carted (an
+// empty cart gets only fillers: nothing to show under "goes well with").
+const complements = placementPanel(app.querySelector("[data-testid='complements']"), {
+  shows: (items) => items.some((r) => Array.isArray(r.because) && r.because.length > 0),
+});
+const trending = placementPanel(app.querySelector("[data-testid='trending']"));
+const placements = [similar, complements, trending];
+const detail = new DetailDialog(dialogEl, { similar });
+
 function titleOf(id) {
   const item = catalog.get(id);
   if (item) return item.title;
-  const rec = recs.shown.find((r) => r.id === id);
-  return rec ? rec.title : `#${id}`;
+  for (const list of [recs, ...placements]) {
+    const rec = list.shown.find((r) => r.id === id);
+    if (rec) return rec.title;
+  }
+  return `#${id}`;
 }
 
 /** Send a browsing event and log it in the activity strip. */
@@ -51,6 +73,9 @@ function openItem(id, { action, rec } = {}) {
 
 catalog.addEventListener("open", (e) => openItem(e.detail.id, { action: "view" }));
 recs.addEventListener("open", (e) => openItem(e.detail.id, { action: "click", rec: e.detail.rec }));
+for (const panel of placements) {
+  panel.addEventListener("open", (e) => openItem(e.detail.id, { action: "click", rec: e.detail.rec }));
+}
 activity.addEventListener("open", (e) => openItem(e.detail.id, { action: "view" }));
 detail.addEventListener("action", (e) => track(e.detail.action, e.detail.id));
 
@@ -76,11 +101,13 @@ recs.addEventListener("availability", (e) => {
 
 catalog.addEventListener("itemchange", (e) => {
   recs.retitle(e.detail.id, e.detail.item.title);
+  for (const panel of placements) panel.retitle(e.detail.id, e.detail.item.title);
   activity.retitle(e.detail.id, e.detail.item.title);
   if (detail.isOpen && detail.itemId === e.detail.id) detail.fill(e.detail.item);
 });
 catalog.addEventListener("itemremove", (e) => {
   recs.retract(e.detail.id);
+  for (const panel of placements) panel.retract(e.detail.id);
   if (detail.isOpen && detail.itemId === e.detail.id) detail.markRemoved();
 });
 
@@ -96,6 +123,11 @@ async function start() {
 
   const recsSocket = new ReconnectingSocket("/ws/recommendations/");
   recs.attach(recsSocket);
+  for (const panel of placements) panel.attach(recsSocket);
+  // The cart's and the home page's lists follow the shopper all along; the
+  // dialog watches its item's list while it is open.
+  complements.watch();
+  trending.watch();
   // Every tab of the shopper gets each new list, whichever tab sent the event
   // behind it: read the stored activity again then (once per burst).
   let activityTimer = 0;
@@ -104,13 +136,16 @@ async function start() {
     activityTimer = setTimeout(() => activity.refresh(), 150);
   };
   recsSocket.addEventListener("message", (e) => {
-    if (e.detail && e.detail.type === "recommendations") refreshActivity();
+    // Only the personal list follows the shopper's events; the placement
+    // lists are pushed for other reasons too (rules, trending's clock).
+    const m = e.detail;
+    if (m && m.type === "recommendations" && (m.placement || DEFAULT_PLACEMENT) === DEFAULT_PLACEMENT) refreshActivity();
   });
   indicator.watch(recsSocket);
   recsSocket.start();
 
   // For debugging from the console and for end-to-end tests.
-  window.recsite = { catalog, recs, activity, indicator, syncSocket, recsSocket };
+  window.recsite = { catalog, recs, similar, complements, trending, activity, indicator, syncSocket, recsSocket };
 }
 
 start();

@@ -1,4 +1,6 @@
-// The item detail dialog: opens in place, Escape or Close shuts it.
+// The item detail dialog: opens in place, Escape or Close shuts it. While it
+// is open it watches the "similar" list of its item (a PlacementPanel inside
+// the dialog) and stops watching when it closes.
 
 function formatPrice(value) {
   const n = Number(value);
@@ -6,9 +8,16 @@ function formatPrice(value) {
 }
 
 export class DetailDialog extends EventTarget {
-  constructor(dialog) {
+  /**
+   * @param {HTMLDialogElement} dialog
+   * @param {object} [options]
+   * @param {import("./placements.js").PlacementPanel} [options.similar] the
+   *   panel of items like the open one
+   */
+  constructor(dialog, { similar = null } = {}) {
     super();
     this.dialog = dialog;
+    this.similar = similar;
     this.itemId = null;
     this.canAct = true;
     this.like = dialog.querySelector("[data-action='like']");
@@ -22,6 +31,7 @@ export class DetailDialog extends EventTarget {
     });
     dialog.addEventListener("close", () => {
       this.itemId = null;
+      if (this.similar) this.similar.unwatch();
       if (this.returnFocus && this.returnFocus.isConnected) this.returnFocus.focus({ preventScroll: true });
     });
     this.like.addEventListener("click", () => this._act("like"));
@@ -44,6 +54,9 @@ export class DetailDialog extends EventTarget {
     this.fill(item);
     this.setCanAct(this.canAct);
     if (!this.dialog.open) this.dialog.showModal();
+    // Opening another item from inside the dialog swaps the list.
+    if (this.similar) this.similar.watch(item.id);
+    this.dialog.scrollTop = 0;
   }
 
   /** Refresh the content when the shown item changed on the server. */
