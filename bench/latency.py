@@ -120,6 +120,9 @@ async def _recs_worker(
     conn.send({"connected": len(clients), "initial": initial, "errors": dict(errors)})
     loop = asyncio.get_running_loop()
     serial = 0
+    # Event ids unique across runs: a reused database already holds the last
+    # run's ids, and a repeated id is a resend (answered, not stored).
+    run_tag = f"{time.time_ns():x}"
     while True:
         cmd = await loop.run_in_executor(None, conn.recv)
         if cmd[0] == "stop":
@@ -148,7 +151,7 @@ async def _recs_worker(
                 cl = clients[i]
                 if not cl.closed.done():
                     serial += 1
-                    eid = f"{wid}-{serial}"
+                    eid = f"{run_tag}-{wid}-{serial}"
                     cl.state["pending"].append([eid, now(), None])
                     cl.send_text(
                         json.dumps(

@@ -46,7 +46,7 @@ def rows_insert(
             for i, (_, kind) in enumerate(columns)
         )
         source = f"SELECT {picks} FROM jsonb_array_elements(%s::jsonb) AS r"
-        params: list[object] = [json.dumps(rows, default=_json_value)]
+        params: list[object] = [json.dumps(rows, default=json_value)]
     else:
         one = "(" + ", ".join(["%s"] * len(columns)) + ")"
         source = "VALUES " + ", ".join([one] * len(rows))
@@ -66,7 +66,7 @@ def rows_insert(
         return [tuple(row) for row in cursor.fetchall()] if returning else []
 
 
-def _json_value(value: object) -> object:
+def json_value(value: object) -> object:
     if isinstance(value, datetime):
         return value.isoformat()
     raise TypeError(f"cannot send {type(value).__name__} as JSON")

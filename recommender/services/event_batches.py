@@ -23,10 +23,11 @@ from django.conf import settings
 
 from recommender import messages
 from recommender.services.events import NewEvent, StoredEvent, UnknownItem
-from recommender.services.ingest import EventOutcome, events_ingest
+from recommender.services.ingest import Ingested, events_ingest_unsent
+from recommender.services.push import recommendations_push_async
 from sync.wire import encode
 
-BatchFn = Callable[..., list[EventOutcome]]
+BatchFn = Callable[..., Ingested]
 
 
 @dataclass(frozen=True)
@@ -38,17 +39,19 @@ class Scored:
     text: str | None
 
 
-def _ingest_socket_events(*, events: list[NewEvent]) -> list[EventOutcome]:
-    return events_ingest(events=events, source="ws")
+def _ingest_socket_events(*, events: list[NewEvent]) -> Ingested:
+    return events_ingest_unsent(events=events, source="ws")
 
 
 class EventBatcher:
     """Collects events from every socket of one event loop into batches.
 
-    ``process`` ingests one batch (keyword ``events``); by default the socket
-    source of :func:`events_ingest`, which also pushes the new lists to the
-    users' other sockets (in this and other processes). The socket that sent
-    an event sends its own list directly.
+    ``process`` ingests one batch (keyword ``events``) and returns its
+    outcomes and unsent pushes; by default the socket source of
+    :func:`~recommender.services.ingest.events_ingest_unsent`. The socket
+    that sent an event sends its own list directly; once every socket of the
+    batch has its outcome, the pushes go to the users' other sockets (in
+    this and other processes) in one round trip, off the path of the acks.
     """
 
     def __init__(self, process: BatchFn = _ingest_socket_events) -> None:
@@ -56,6 +59,7 @@ class EventBatcher:
         self._process = DatabaseSyncToAsync(process, thread_sensitive=False)
         self._pending: list[tuple[NewEvent, asyncio.Future]] = []
         self._task: asyncio.Task | None = None
+        self._sending: set[asyncio.Task] = set()
 
     async def submit(self, event: NewEvent) -> Scored | UnknownItem:
         """Store and score ``event`` with the next batch; return its outcome.
@@ -74,14 +78,15 @@ class EventBatcher:
             size = settings.RECS_EVENT_BATCH_MAX
             batch, self._pending = self._pending[:size], self._pending[size:]
             try:
-                outcomes = await self._process(events=[e for e, _ in batch])
+                ingested = await self._process(events=[e for e, _ in batch])
             except Exception as exc:
                 for _, future in batch:
                     if not future.done():
                         future.set_exception(exc)
                 continue
-            texts: dict[int, str] = {}
-            for (event, future), outcome in zip(batch, outcomes, strict=True):
+            # Each user's list is encoded once, for the push and the socket.
+            texts = {push.user_id: push.text for push in ingested.pushes}
+            for (event, future), outcome in zip(batch, ingested.outcomes, strict=True):
                 if not isinstance(outcome, UnknownItem):
                     stored, message = outcome
                     text = None
@@ -92,6 +97,14 @@ class EventBatcher:
                     outcome = Scored(stored, message, text)
                 if not future.done():
                     future.set_result(outcome)
+            if ingested.pushes:
+                # Never raises (a failed push is reported); kept referenced
+                # until done so it is not collected mid-send.
+                task = asyncio.create_task(
+                    recommendations_push_async(pushes=ingested.pushes)
+                )
+                self._sending.add(task)
+                task.add_done_callback(self._sending.discard)
 
 
 _batchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, EventBatcher] = (

@@ -50,6 +50,14 @@ _POLICIES: dict[str, _SourcePolicy] = {
 }
 
 
+@dataclass(frozen=True)
+class Ingested:
+    """A batch's outcomes and the pushes of its new lists, not sent yet."""
+
+    outcomes: list[EventOutcome]
+    pushes: list[Push]
+
+
 def events_ingest(*, events: list[NewEvent], source: Source) -> list[EventOutcome]:
     """Store events durably, rescore their users, push the new lists on commit.
 
@@ -80,6 +88,20 @@ def events_ingest(*, events: list[NewEvent], source: Source) -> list[EventOutcom
         the event: a new one, or for an HTTP resend the current one. None when
         it could not be stored (the user was deleted meanwhile).
     """
+    ingested = events_ingest_unsent(events=events, source=source)
+    transaction.on_commit(partial(_pushes_send, ingested.pushes))
+    return ingested.outcomes
+
+
+def events_ingest_unsent(*, events: list[NewEvent], source: Source) -> Ingested:
+    """Do what :func:`events_ingest` does, but return the pushes unsent.
+
+    The socket batcher runs this in a worker thread (autocommit: everything
+    is committed on return) and sends the pushes from its event loop after
+    it has answered the batch's sockets, so neither the acks nor the next
+    batch wait for the push round trip. Each push's text is the encoding
+    the sending socket reuses.
+    """
     policy = _POLICIES[source]
     state = live.engine.current()
     recorded = events_record(events=events, active_ids=state.active_ids, source=source)
@@ -99,15 +121,15 @@ def events_ingest(*, events: list[NewEvent], source: Source) -> list[EventOutcom
         push_of(user_id=user_id, message=message, origin=origins[user_id])
         for user_id, message in lists.items()
     ]
-    transaction.on_commit(partial(_pushes_send, pushes))
     for user_id in unchanged.keys() - rescored.keys():
         lists[user_id] = recommendations_current(user_id=user_id)
-    return [
+    outcomes: list[EventOutcome] = [
         outcome
         if isinstance(outcome, UnknownItem)
         else (outcome, lists.get(event.user_id))
         for event, outcome in zip(events, recorded, strict=True)
     ]
+    return Ingested(outcomes, pushes)
 
 
 def _pushes_send(pushes: list[Push]) -> None:

@@ -5,9 +5,9 @@ a list that went to an open socket (for the online metrics). Both are
 written here, in bulk, with one multi-row INSERT each.
 """
 
+import json
 import logging
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -17,7 +17,7 @@ from django.db.models import Max, Q
 from django.utils import timezone
 
 from recommender import messages
-from recommender.db import rows_insert
+from recommender.db import json_value, rows_insert
 from recommender.models import Impression, RecommendationSnapshot
 from recommender.services.live import live
 
@@ -62,30 +62,18 @@ def lists_store(*, lists: dict[int, ScoredList], shown: bool) -> dict[int, Store
 
 
 def _lists_store(lists: dict[int, ScoredList], *, shown: bool) -> dict[int, StoredList]:
-    """Store the snapshots (and impressions) of ``lists`` in one transaction.
+    """Store the snapshots (and impressions) of ``lists`` atomically.
 
     A snapshot can always be recomputed from the events, so its write need
-    not wait for the disk: the transaction commits without fsync.
+    not wait for the disk: on PostgreSQL it commits without fsync.
     """
-    with transaction.atomic(), _commit_without_fsync():
-        snapshots = _snapshots_store(lists)
+    if connection.vendor == "postgresql" and not connection.in_atomic_block:
+        return _snapshots_store(lists, shown=shown)
+    with transaction.atomic():
+        snapshots = _snapshots_store(lists, shown=False)
         if shown:
             impressions_record(snapshots=list(snapshots.values()))
     return snapshots
-
-
-@contextmanager
-def _commit_without_fsync() -> Iterator[None]:
-    """Let the current transaction commit without waiting for the WAL flush.
-
-    PostgreSQL only (``SET LOCAL synchronous_commit``): a crash may lose the
-    last few snapshots, never an event, and the next recompute restores them.
-    The event itself is written before this, with a normal durable commit.
-    """
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit TO OFF")
-    yield
 
 
 def snapshot_versions_next(*, user_ids: list[int]) -> dict[int, int]:
@@ -107,14 +95,18 @@ def snapshot_versions_next(*, user_ids: list[int]) -> dict[int, int]:
     return {u: known[u] + 1 for u in user_ids}
 
 
-def _snapshots_store(lists: dict[int, ScoredList]) -> dict[int, StoredList]:
+def _snapshots_store(
+    lists: dict[int, ScoredList], *, shown: bool
+) -> dict[int, StoredList]:
     """Store each user's snapshot with their next version; prune old ones.
 
     Next versions come from this process's memory (one query for users it
-    has not seen), so the common case is one multi-row INSERT. When another
+    has not seen), so the common case is one statement. When another
     process (another tab's server) stored a version first,
     ``ON CONFLICT DO NOTHING`` skips that row and the user's version is read
-    again from the database; no savepoint is needed.
+    again from the database; no savepoint is needed. ``shown`` (PostgreSQL
+    in autocommit only) records the impressions of the stored rows in the
+    same statement.
     """
     meta = RecommendationSnapshot._meta
     computed_at = timezone.now()
@@ -125,17 +117,21 @@ def _snapshots_store(lists: dict[int, ScoredList]) -> dict[int, StoredList]:
         if not todo:
             break
         versions = snapshot_versions_next(user_ids=list(todo))
-        rows = rows_insert(
-            table=meta.db_table,
-            columns=_SNAPSHOT_COLUMNS,
-            rows=[
-                [user_id, versions[user_id], items, at_db, computed_ms, variant_id]
-                for user_id, (items, computed_ms, variant_id) in todo.items()
-            ],
-            ignore_conflicts=True,
-            returning="user_id, version",
-        )
-        for user_id, version in rows:
+        rows = [
+            [user_id, versions[user_id], items, at_db, computed_ms, variant_id]
+            for user_id, (items, computed_ms, variant_id) in todo.items()
+        ]
+        if connection.vendor == "postgresql" and not connection.in_atomic_block:
+            inserted = _snapshots_insert_pg(rows, shown=shown)
+        else:
+            inserted = rows_insert(
+                table=meta.db_table,
+                columns=_SNAPSHOT_COLUMNS,
+                rows=rows,
+                ignore_conflicts=True,
+                returning="user_id, version",
+            )
+        for user_id, version in inserted:
             items, computed_ms, variant_id = todo.pop(user_id)
             live.versions[user_id] = version
             stored[user_id] = StoredList(
@@ -147,6 +143,52 @@ def _snapshots_store(lists: dict[int, ScoredList]) -> dict[int, StoredList]:
         raise RuntimeError(f"could not store snapshots for users {sorted(todo)}")
     _snapshots_prune(stored.values())
     return stored
+
+
+def _snapshots_insert_pg(rows: list[list[object]], *, shown: bool) -> list[tuple]:
+    """INSERT snapshot rows (and their impressions) in one autocommit statement.
+
+    One round trip instead of five (BEGIN, SET, two INSERTs, COMMIT): the
+    impressions are the stored rows' items, unpacked by PostgreSQL, so a
+    snapshot skipped by a conflict records none. ``set_config(..., true)``
+    is ``SET LOCAL synchronous_commit TO OFF`` for this statement's own
+    transaction: a crash may lose the last few snapshots, never an event
+    (stored before, with a durable commit), and the next recompute restores
+    them.
+
+    Returns
+    -------
+    list of (user_id, version)
+        The rows stored.
+    """
+    q = connection.ops.quote_name
+    snapshot = q(RecommendationSnapshot._meta.db_table)
+    names = ", ".join(q(name) for name, _ in _SNAPSHOT_COLUMNS)
+    picks = ", ".join(
+        f"r->{i}" if kind == "jsonb" else f"(r->>{i})::{kind}"
+        for i, (_, kind) in enumerate(_SNAPSHOT_COLUMNS)
+    )
+    sql = (
+        "WITH quick AS (SELECT set_config('synchronous_commit', 'off', true)), "
+        f"stored AS (INSERT INTO {snapshot} ({names}) "
+        f"SELECT {picks} FROM jsonb_array_elements(%s::jsonb) AS r, quick "
+        "ON CONFLICT DO NOTHING RETURNING user_id, version, items, computed_at, "
+        "variant_id)"
+    )
+    if shown:
+        impression = q(Impression._meta.db_table)
+        columns = ", ".join(q(name) for name, _ in _IMPRESSION_COLUMNS)
+        sql += (
+            f", shown AS (INSERT INTO {impression} ({columns}) "
+            "SELECT s.user_id, (e.entry->>'id')::bigint, s.version, e.position, "
+            "s.computed_at, s.variant_id FROM stored AS s "
+            "CROSS JOIN LATERAL jsonb_array_elements(s.items) "
+            "WITH ORDINALITY AS e(entry, position))"
+        )
+    sql += " SELECT user_id, version FROM stored"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [json.dumps(rows, default=json_value)])
+        return [tuple(row) for row in cursor.fetchall()]
 
 
 def _snapshots_prune(snapshots: Iterable[StoredList]) -> None:

@@ -13,7 +13,7 @@ from django.utils import timezone
 from recommender.models import BrowsingEvent, Impression, RecommendationSnapshot
 from recommender.services.event_batches import EventBatcher, Scored
 from recommender.services.events import NewEvent, StoredEvent, UnknownItem
-from recommender.services.ingest import events_ingest
+from recommender.services.ingest import Ingested, events_ingest
 from recommender.services.live import live
 from recommender.services.recommendations import recommendations_compute
 from tests.conftest import ROOT
@@ -164,9 +164,13 @@ async def test_batcher_groups_concurrent_events_and_isolates_failures() -> None:
         batches.append(events)
         if any(event.item_id < 0 for event in events):
             raise ConnectionError("database went away")
-        return [
-            (StoredEvent(event_id=i, created=True), None) for i, _ in enumerate(events)
-        ]
+        return Ingested(
+            [
+                (StoredEvent(event_id=i, created=True), None)
+                for i, _ in enumerate(events)
+            ],
+            pushes=[],
+        )
 
     batcher = EventBatcher(process)
     # The first event starts a batch at once; the nine sent while it runs
