@@ -2,7 +2,10 @@
 
 Two protocols: static (top-k once per user from their train history) and,
 with ``--replay``, the list before each of the user's test events from the
-history so far (see :mod:`recommender.services.replay`).
+history so far (see :mod:`recommender.services.replay`). With
+``--experiment NAME``, every variant of a staff experiment is scored on the
+same split, one row each, beside its online figures (see
+:mod:`recommender.services.evaluation_variants`).
 """
 
 import json
@@ -18,6 +21,11 @@ from recommender.services.evaluation import (
     evaluation_run,
     recs_write,
 )
+from recommender.services.evaluation_variants import (
+    ExperimentEvaluation,
+    evaluation_variants_run,
+)
+from recommender.services.experiments import UnknownExperiment
 from recommender.services.replay import REPLAY_METRICS, replay_recs_write, replay_run
 
 
@@ -29,7 +37,9 @@ class Command(BaseCommand):
         "events in time order instead and score the list before each one (from "
         "the history so far, through the live scoring path): HR, NDCG and MRR of "
         "the next item, how often the list changed, coverage and time per step. "
-        "Runs in memory: the database is untouched."
+        "With --experiment NAME, score every variant of that experiment (its "
+        "engine parameters and rules) on the same split, one row each, beside "
+        "its online figures. Runs in memory: the database is only read."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -54,6 +64,15 @@ class Command(BaseCommand):
             action="store_true",
             help="Score the last 20%% of each user's train events instead of the "
             "test file (what the defaults were tuned on).",
+        )
+        parser.add_argument(
+            "--experiment",
+            default="",
+            metavar="NAME",
+            help="Score every variant of this experiment (its engine parameters "
+            "and for_you rules, as the live socket ranks its users) on the same "
+            "split: one row per variant, the difference to the first (the "
+            "baseline), and the experiment's online figures beside them.",
         )
         parser.add_argument(
             "--history-events",
@@ -122,6 +141,9 @@ class Command(BaseCommand):
                 f"history window {window} events; k={options['k']}"
                 + ("; replay" if options["replay"] else "")
             )
+        if options["experiment"]:
+            self._experiment(ev, options, int(window))
+            return
         if options["replay"]:
             self._replay(ev, options, int(window))
             return
@@ -158,3 +180,98 @@ class Command(BaseCommand):
             Path(options["json_out"]).write_text(json.dumps(payload, indent=2) + "\n")
         if options["recs_out"]:
             recs_write(result, options["recs_out"])
+
+    def _experiment(self, ev: EvalData, options: dict, window: int) -> None:
+        """Score every variant of an experiment and report them side by side."""
+        if options["recs_out"]:
+            raise CommandError(
+                "--recs-out writes one run's lists: not with --experiment"
+            )
+        try:
+            result = evaluation_variants_run(
+                ev,
+                experiment=str(options["experiment"]),
+                k=int(options["k"]),
+                history_events=window,
+                validation=bool(options["validation"]),
+                replay=bool(options["replay"]),
+                progress=self._progress,
+            )
+        except UnknownExperiment:
+            raise CommandError(
+                f"no experiment is named {options['experiment']!r}"
+            ) from None
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+        self.stdout.write(_variants_table(result))
+        if options["json_out"]:
+            Path(options["json_out"]).write_text(
+                json.dumps(result.as_dict(), indent=2) + "\n"
+            )
+
+
+def _variants_table(result: ExperimentEvaluation) -> str:
+    """Return one Markdown row per variant, the differences and the online figures."""
+    k = result.k
+    short = (
+        {"hr": "HR", "ndcg": "NDCG", "mrr": "MRR"}
+        if result.protocol == "replay"
+        else {}
+    )
+    metric_heads = [f"{short.get(n, n)}@{k}" for n in result.metric_names]
+    count = "steps" if result.protocol == "replay" else "users"
+    online = result.online
+    online_heads = (
+        ["online users", "online CTR", f"online P@{online.k}"] if online else []
+    )
+    heads = ["variant", "share", "rules", count, *metric_heads, *online_heads]
+    lines = [
+        f"Experiment {result.experiment} (baseline: {result.baseline}); "
+        f"{result.protocol} protocol on the {result.split} split, k = {k}, "
+        f"history window {result.history_events} events",
+        "",
+        "| " + " | ".join(heads) + " |",
+        "|---" * len(heads) + "|",
+    ]
+    by_name = {v.name: v for v in online.variants} if online else {}
+    for v in result.variants:
+        cells = [
+            v.name,
+            f"{v.share:.2f}",
+            str(len(v.rules)),
+            str(int(v.metrics.get(count, 0))),
+            *(f"{v.metrics[n]:.4f}" for n in result.metric_names),
+        ]
+        if online:
+            seen = by_name.get(v.name)
+            cells += (
+                [str(seen.users), f"{seen.ctr:.4f}", f"{seen.precision_at_k:.4f}"]
+                if seen
+                else ["0", "-", "-"]
+            )
+        lines.append("| " + " | ".join(cells) + " |")
+    for v in result.variants[1:]:
+        diffs = ", ".join(
+            f"{short.get(n, n)} {v.vs_baseline[n]:+.4f}" for n in result.metric_names
+        )
+        lines.append(f"{v.name} - {result.baseline}: {diffs}")
+    for v in result.variants:
+        if v.params:
+            lines.append(f"{v.name} engine parameters: {json.dumps(v.params)}")
+        if v.rules:
+            lines.append(f"{v.name} rules: {', '.join(v.rules)}")
+        if v.rules_unmatched:
+            lines.append(
+                f"{v.name}: rules selecting no item of this data set: "
+                f"{', '.join(v.rules_unmatched)}"
+            )
+    if online:
+        lines.append(
+            f"online: lists shown {online.since} … {online.until}, window "
+            f"{online.window_secs:g} s (manage.py online_report --experiment "
+            f"{result.experiment} for the intervals)"
+        )
+    lines.append(
+        f"fit {result.seconds['fit']:.1f} s, total {result.seconds['total']:.1f} s"
+    )
+    return "\n".join(lines)
