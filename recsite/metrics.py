@@ -4,7 +4,9 @@ Each daphne process exposes its own figures at ``/metrics``; Prometheus sums
 them across processes. Names end in their unit, as the exposition format asks.
 """
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
+
+from recsite.experiment_figures import ExperimentCollector
 
 _LATENCY_BUCKETS_SECS = (
     0.001,
@@ -56,3 +58,6 @@ CHANGELOG_SEQ = Gauge("recsite_changelog_seq", "Latest change sequence number se
 CHANGELOG_LAG = Gauge(
     "recsite_changelog_lag", "Changes committed but not yet delivered to this process."
 )
+# Per-variant figures of the running experiments, read from the database at
+# scrape time (recsite/experiment_figures.py).
+REGISTRY.register(ExperimentCollector())

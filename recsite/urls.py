@@ -14,6 +14,7 @@ urlpatterns = [
     # Browsers ask for /favicon.ico on every page, admin pages included.
     path("favicon.ico", views.favicon, name="favicon"),
     path("ops/", views.ops, name="ops"),
+    path("ops/experiments/", views.ops_experiments, name="ops-experiments"),
     path("healthz", views.healthz, name="healthz"),
     path("metrics", views.metrics, name="metrics"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),

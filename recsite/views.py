@@ -13,6 +13,7 @@ from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from recsite.access import staff_page_required
+from recsite.experiment_figures import figures
 
 
 @require_GET
@@ -20,6 +21,23 @@ from recsite.access import staff_page_required
 def ops(request: HttpRequest) -> HttpResponse:
     """Render the operator view (staff only)."""
     return render(request, "ops.html")
+
+
+@require_GET
+def ops_experiments(request: HttpRequest) -> JsonResponse:
+    """Return the running experiments' per-variant figures (staff only).
+
+    The operator view's "Experiments" section reads it; the same figures are
+    in ``/metrics`` (``recsite_experiment_*``) and ``online_report
+    --experiment``.
+    """
+    user = request.user
+    if not (user.is_authenticated and user.is_active and user.is_staff):
+        return JsonResponse(
+            {"code": "unauthorized", "message": "staff session required"},
+            status=403 if user.is_authenticated else 401,
+        )
+    return JsonResponse(figures.as_dict())
 
 
 async def _layer_roundtrip() -> None:

@@ -12,7 +12,10 @@ The per-variant report uses the online definitions of
 :mod:`recommender.services.online` (an impression, CTR, online precision@k)
 plus add-to-cart and purchase rates, and compares every variant with the
 first one (the baseline) through a bootstrap confidence interval of the
-difference that resamples users, the unit of randomisation.
+difference that resamples users, the unit of randomisation. The same report
+feeds ``online_report --experiment``, ``/metrics`` and the operator view
+(:func:`experiments_report_running`: every running experiment over its run
+so far).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 
 import numpy as np
+from django.db.models import Q
 from scipy import stats
 
 from recommender.engine.experiments import (
@@ -338,3 +342,55 @@ def experiment_report(
         baseline=variants[0].name if variants else "",
         variants=out,
     )
+
+
+# --------------------------------------------------------------------------
+# Running experiments, for the live figures
+# --------------------------------------------------------------------------
+def experiments_running(*, now: datetime) -> list[Experiment]:
+    """Return the active experiments whose period holds ``now``, oldest first.
+
+    The order is the one users are enrolled in (oldest start first).
+    """
+    return list(
+        Experiment.objects.filter(active=True)
+        .filter(Q(start__isnull=True) | Q(start__lte=now))
+        .filter(Q(end__isnull=True) | Q(end__gt=now))
+        .order_by("start", "created", "id")
+    )
+
+
+def experiment_period(
+    experiment: Experiment, *, now: datetime
+) -> tuple[datetime, datetime]:
+    """Return the period an experiment's figures cover: its run up to ``now``.
+
+    From its start (its creation when it has none) to its end, or ``now``
+    while it runs.
+    """
+    since = experiment.start or experiment.created
+    until = min(experiment.end, now) if experiment.end else now
+    return since, max(since, until)
+
+
+def experiments_report_running(
+    *, now: datetime, window: timedelta, k: int, confidence: float = 0.95
+) -> list[ExperimentReport]:
+    """Return :func:`experiment_report` of every running experiment with variants.
+
+    Each covers the experiment's run so far (:func:`experiment_period`).
+    """
+    out: list[ExperimentReport] = []
+    for experiment in experiments_running(now=now):
+        since, until = experiment_period(experiment, now=now)
+        report = experiment_report(
+            name=experiment.name,
+            since=since,
+            until=until,
+            window=window,
+            k=k,
+            confidence=confidence,
+        )
+        if report.variants:
+            out.append(report)
+    return out

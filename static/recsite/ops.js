@@ -151,3 +151,136 @@ socket.addEventListener("statechange", () => {
 indicator.watch(socket);
 socket.start();
 window.recsiteOps = { socket, metrics };
+
+// --- experiments ---------------------------------------------------------------
+// Every running experiment's per-variant figures from GET /ops/experiments/
+// (the report of `online_report --experiment`), refreshed every 10 s. Each
+// experiment is an <article data-experiment="NAME"> with one
+// <tr data-variant="NAME"> per variant (cells carry data-field) and one
+// <li data-variant data-metric> per difference to the baseline.
+
+const EXPERIMENTS_PERIOD_MS = 10000;
+const VARIANT_COLUMNS = [
+  ["share", "Share", "share"],
+  ["users", "Users", "int"],
+  ["impressions", "Impressions", "int"],
+  ["clicks", "Clicks", "int"],
+  ["ctr", "CTR", "pct"],
+  ["precision_at_k", "Precision@k", "pct"],
+  ["carts", "Carts", "int"],
+  ["cart_rate", "Cart rate", "pct"],
+  ["purchases", "Purchases", "int"],
+  ["purchase_rate", "Purchase rate", "pct"],
+];
+const DIFFERENCE_LABELS = {
+  ctr: "CTR",
+  precision_at_k: "Precision@k",
+  cart_rate: "Cart rate",
+  purchase_rate: "Purchase rate",
+};
+
+function signedPct(value) {
+  const pct = value * 100;
+  return `${pct >= 0 ? "+" : "−"}${Math.abs(pct).toFixed(2)} pt`;
+}
+
+function cell(tag, text, attrs = {}) {
+  const el = document.createElement(tag);
+  el.textContent = text;
+  for (const [key, value] of Object.entries(attrs)) el.setAttribute(key, value);
+  return el;
+}
+
+function experimentArticle(report, confidence) {
+  const article = document.createElement("article");
+  article.className = "experiment";
+  article.dataset.experiment = report.experiment;
+  const heading = cell("h3", report.experiment);
+  const period = cell(
+    "p",
+    `Since ${new Date(report.since).toLocaleString()} · baseline ${report.baseline} · k = ${report.k}`,
+    { class: "muted small" },
+  );
+  const table = document.createElement("table");
+  table.className = "experiment-table";
+  const head = table.createTHead().insertRow();
+  head.append(cell("th", "Variant", { scope: "col" }));
+  for (const [, label] of VARIANT_COLUMNS) head.append(cell("th", label, { scope: "col" }));
+  const body = table.createTBody();
+  for (const variant of report.variants) {
+    const row = body.insertRow();
+    row.dataset.variant = variant.name;
+    row.append(cell("th", variant.name, { scope: "row" }));
+    for (const [key, , unit] of VARIANT_COLUMNS) {
+      const value = variant[key];
+      const text = unit === "share" ? `${Math.round(value * 100)} %` : format(value, unit === "pct" ? "pct" : "int");
+      row.append(cell("td", text, { "data-field": key, "data-value": String(value) }));
+    }
+  }
+  const scroller = document.createElement("div");
+  scroller.className = "table-scroll";
+  scroller.append(table);
+  article.append(heading, period, scroller);
+  for (const variant of report.variants.slice(1)) {
+    const title = cell("h4", `${variant.name} − ${report.baseline} (${Math.round(confidence * 100)} % interval)`);
+    const list = document.createElement("ul");
+    list.className = "differences";
+    for (const [metric, diff] of Object.entries(variant.vs_baseline)) {
+      const li = document.createElement("li");
+      li.dataset.variant = variant.name;
+      li.dataset.metric = metric;
+      li.dataset.difference = String(diff.difference);
+      const known = diff.low !== null && diff.high !== null;
+      if (known) {
+        li.dataset.low = String(diff.low);
+        li.dataset.high = String(diff.high);
+        li.dataset.verdict = diff.low > 0 ? "better" : diff.high < 0 ? "worse" : "unclear";
+      } else {
+        li.dataset.verdict = "too-few";
+      }
+      const interval = known ? `[${signedPct(diff.low)}, ${signedPct(diff.high)}]` : "(too few users for an interval)";
+      li.append(
+        cell("span", DIFFERENCE_LABELS[metric] || metric, { class: "difference-label" }),
+        cell("span", signedPct(diff.difference), { class: "difference-value" }),
+        cell("span", interval, { class: "difference-interval muted" }),
+      );
+      list.append(li);
+    }
+    article.append(title, list);
+  }
+  return article;
+}
+
+const experiments = document.querySelector("[data-testid='experiments']");
+const experimentList = experiments.querySelector("[data-field='list']");
+const experimentsEmpty = experiments.querySelector("[data-field='empty']");
+const experimentsError = experiments.querySelector("[data-field='error']");
+const experimentsUpdated = experiments.querySelector("[data-field='updated']");
+
+async function refreshExperiments() {
+  let data;
+  try {
+    const response = await fetch("/ops/experiments/", {
+      credentials: "same-origin",
+      headers: { Accept: "application/json" },
+      cache: "no-store",
+    });
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    data = await response.json();
+  } catch (error) {
+    experimentsError.textContent = `Experiment figures unavailable (${error.message}); retrying.`;
+    experimentsError.hidden = false;
+    return;
+  }
+  experimentsError.hidden = true;
+  const reports = Array.isArray(data.experiments) ? data.experiments : [];
+  experimentList.replaceChildren(...reports.map((report) => experimentArticle(report, data.confidence)));
+  experimentsEmpty.hidden = reports.length > 0;
+  experiments.dataset.updates = String(Number(experiments.dataset.updates || 0) + 1);
+  experimentsUpdated.textContent = `Updated ${new Date().toLocaleTimeString()}`;
+}
+
+refreshExperiments();
+setInterval(() => {
+  if (!document.hidden) refreshExperiments();
+}, EXPERIMENTS_PERIOD_MS);
