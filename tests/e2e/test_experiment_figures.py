@@ -130,17 +130,22 @@ def test_variant_figures_reach_metrics_the_ops_api_and_the_ops_page(
     expected = run_db(_expected)
     figures.reset()  # what was kept before these shoppers came is stale
 
-    staff = login(live_server_url, "staff", PASSWORD)
-    with httpx.Client(
-        base_url=live_server_url, cookies={"sessionid": staff}, timeout=30
-    ) as client:
-        assert client.get("/metrics", cookies={"sessionid": ""}).status_code == 401
-        text = client.get("/metrics").text
-        api = client.get("/ops/experiments/").json()
-    shopper = login(live_server_url, "shopper", PASSWORD)
-    with httpx.Client(base_url=live_server_url, timeout=30) as client:
-        refused = client.get("/ops/experiments/", cookies={"sessionid": shopper})
-        assert refused.status_code == 403
+    def client(username: str | None) -> httpx.Client:
+        cookies = (
+            {"sessionid": login(live_server_url, username, PASSWORD)}
+            if username
+            else {}
+        )
+        return httpx.Client(base_url=live_server_url, cookies=cookies, timeout=30)
+
+    with client(None) as anonymous:
+        assert anonymous.get("/metrics").status_code == 401
+        assert anonymous.get("/ops/experiments/").status_code == 401
+    with client("shopper") as shopper:
+        assert shopper.get("/ops/experiments/").status_code == 403
+    with client("staff") as staff:
+        text = staff.get("/metrics").text
+        api = staff.get("/ops/experiments/").json()
 
     # /metrics: one series per variant, the counts the database holds.
     for variant in ("control", "content"):
