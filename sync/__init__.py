@@ -1,7 +1,7 @@
 """Keep Django models in sync with every connected client.
 
 The public API, importable before the app registry is ready (names load on
-first use): :func:`snapshot_at_seq`, :func:`record`, :class:`SyncedModel`,
+first use): :func:`snapshot_at_seq`, :func:`record`, :func:`reset_point`, :class:`SyncedModel`,
 :func:`register`, :func:`unregister`, and the shape declarations
 :class:`ShapeSpec`, :class:`Exact`, :class:`AtLeast`, :class:`AtMost`,
 :class:`Words`.
@@ -18,12 +18,14 @@ __all__ = [
     "Words",
     "record",
     "register",
+    "reset_point",
     "snapshot_at_seq",
     "unregister",
 ]
 
 _LAZY = {
     "snapshot_at_seq": "sync.snapshots",
+    "reset_point": "sync.snapshots",
     "SyncedModel": "sync.registry",
     "record": "sync.registry",
     "register": "sync.registry",

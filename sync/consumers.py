@@ -41,14 +41,16 @@ def event_text(event: dict[str, Any], shape: Shape) -> str | None:
 
     The verdict is cached on the envelope, which the hub hands to every
     socket of the process: a change is decoded once and classified once per
-    distinct shape, however many sockets share it.
+    distinct shape, however many sockets share it (shapes that differ only in
+    ``also_ids`` share it unless the row is one of those ids).
     """
-    verdicts = event.setdefault("_shapes", {})
-    if shape.key in verdicts:
-        return verdicts[shape.key]
     change = event.get("_change")
     if change is None:
         change = event["_change"] = json.loads(event["text"])
+    verdicts = event.setdefault("_shapes", {})
+    key = shape.key_for(change["id"])
+    if key in verdicts:
+        return verdicts[key]
     verdict = shape.classify(
         model=change["model"],
         op=change["op"],
@@ -57,7 +59,7 @@ def event_text(event: dict[str, Any], shape: Shape) -> str | None:
         before=event.get("before"),
     )
     text = _verdict_text(verdict, event["text"], change["seq"], change)
-    verdicts[shape.key] = text
+    verdicts[key] = text
     return text
 
 

@@ -14,8 +14,10 @@ output) a client may filter on and how each one matches::
         where={"active": True},
     )
 
-Every shape also accepts ``ids`` (a list of row ids). A row is in a shape when
-the payload meets ``where`` and every filter the client gave. Matching runs
+Every shape also accepts ``ids`` (a list of row ids the filters narrow
+further) and ``also_ids`` (row ids added to the filters' rows). A row is in a
+shape when the payload meets ``where`` and either its id is in ``also_ids``
+or it passes every filter the client gave (and is in ``ids``, when set). Matching runs
 on payloads only, never on the database, so one change is classified for
 thousands of sockets without a query; the change log keeps each change's
 *before-image* (the payload fields the spec reads, before the write) so a row
@@ -43,7 +45,7 @@ from sync.wire import BAD_MESSAGE, FrameError
 
 LEAVE = "leave"
 UPSERT = "upsert"
-#: Most ids one shape may list.
+#: Most ids one shape may list (in ``ids`` and in ``also_ids`` each).
 SHAPE_MAX_IDS = 500
 #: Words of a ``Words`` filter beyond this many are ignored.
 WORDS_MAX = 8
@@ -187,12 +189,11 @@ class ShapeSpec:
 
     def request_model(self, model_name: str) -> type[BaseModel]:
         """Return the pydantic model of a client's shape of this model."""
+        id_list = list[StrictInt | Annotated[StrictStr, Field(max_length=64)]] | None
         fields: dict[str, Any] = {
             "model": (Literal[model_name], ...),  # type: ignore[valid-type]
-            "ids": (
-                list[StrictInt | Annotated[StrictStr, Field(max_length=64)]] | None,
-                Field(default=None, max_length=SHAPE_MAX_IDS),
-            ),
+            "ids": (id_list, Field(default=None, max_length=SHAPE_MAX_IDS)),
+            "also_ids": (id_list, Field(default=None, max_length=SHAPE_MAX_IDS)),
         }
         for key, spec in self.filters.items():
             fields[key] = (spec.annotation | None, None)
@@ -205,10 +206,13 @@ class ShapeSpec:
 
 @dataclass(frozen=True)
 class Shape:
-    """One client's compiled shape: a model and its set filters.
+    """One client's compiled shape: a model, its set filters and its extra ids.
 
     ``key`` identifies equal shapes, so a change is classified once per
-    distinct shape however many sockets share it.
+    distinct shape however many sockets share it. ``base_key`` leaves out
+    ``also_ids``: for a row not listed there, every shape with the same
+    filters gives the same verdict (see :meth:`key_for`), so sockets whose
+    extra ids differ (each visitor's panels) still share one verdict.
     """
 
     model: str
@@ -216,16 +220,26 @@ class Shape:
     values: tuple[tuple[str, Any], ...]
     ids: frozenset[Any] | None
     key: tuple[Any, ...]
+    also_ids: frozenset[Any] | None = None
+    base_key: tuple[Any, ...] = ()
+
+    def key_for(self, object_id: Any) -> tuple[Any, ...]:
+        """Return the key under which a change of row ``object_id`` is classified."""
+        if self.also_ids is not None and object_id in self.also_ids:
+            return self.key
+        return self.base_key
 
     def contains(self, object_id: Any, payload: Mapping[str, Any] | None) -> bool:
         """Return True when the row ``object_id`` with ``payload`` is in the shape."""
         if payload is None:
             return False
-        if self.ids is not None and object_id not in self.ids:
-            return False
         for name, wanted in self.spec.where.items():
             if payload.get(name) != wanted:
                 return False
+        if self.also_ids is not None and object_id in self.also_ids:
+            return True
+        if self.ids is not None and object_id not in self.ids:
+            return False
         filters = self.spec.filters
         return all(filters[key].matches(payload, value) for key, value in self.values)
 
@@ -283,9 +297,27 @@ def shape_compile(
         if value is None or value == "":
             continue
         values.append((key, spec.filters[key].prepare(value)))
-    ids = None
-    if parsed.ids is not None:
-        ids = frozenset(int(i) if str(i).isdigit() else i for i in parsed.ids)
+    ids = _id_set(parsed.ids)
+    also_ids = _id_set(parsed.also_ids)
     values_t = tuple(values)
-    key = (model, values_t, tuple(sorted(map(str, ids))) if ids is not None else None)
-    return Shape(model=model, spec=spec, values=values_t, ids=ids, key=key)
+    base_key = (model, values_t, _id_key(ids))
+    return Shape(
+        model=model,
+        spec=spec,
+        values=values_t,
+        ids=ids,
+        key=(*base_key, _id_key(also_ids)),
+        also_ids=also_ids,
+        base_key=base_key,
+    )
+
+
+def _id_set(raw: list[Any] | None) -> frozenset[Any] | None:
+    # Wire ids of digit-only primary keys are integers (sync.services._wire_id).
+    if raw is None:
+        return None
+    return frozenset(int(i) if str(i).isdigit() else i for i in raw)
+
+
+def _id_key(ids: frozenset[Any] | None) -> tuple[str, ...] | None:
+    return tuple(sorted(map(str, ids))) if ids is not None else None
