@@ -70,6 +70,13 @@ class PageParams(Schema):
     )
     min_price: Decimal | None = Field(None, ge=0)
     max_price: Decimal | None = Field(None, ge=0)
+    ids: str | None = Field(
+        None,
+        description=(
+            f"Only these item ids, comma-separated (at most {catalog.IDS_MAX}): the "
+            "snapshot of a shape's `ids` or `also_ids`."
+        ),
+    )
     cursor: str | None = Field(None, description="`next` of the previous page.")
     limit: int = Field(
         catalog.PAGE_LIMIT_DEFAULT,
@@ -108,6 +115,16 @@ def items(request: HttpRequest, params: Query[PageParams]) -> HttpResponseBase:
             category_id = catalog.category_resolve(value=params.category)
         except LookupError:
             return _error(request, 404, "not_found", "category: no such category")
+    ids = None
+    if params.ids is not None:
+        parts = [part.strip() for part in params.ids.split(",") if part.strip()]
+        if not all(part.isdigit() and len(part) <= 18 for part in parts):
+            return _error(request, 422, "bad_message", "ids: not a list of item ids")
+        if len(parts) > catalog.IDS_MAX:
+            return _error(
+                request, 422, "bad_message", f"ids: at most {catalog.IDS_MAX} ids"
+            )
+        ids = tuple(sorted({int(part) for part in parts}))
     after = None
     if params.cursor:
         if not params.cursor.isdigit():
@@ -119,6 +136,7 @@ def items(request: HttpRequest, params: Query[PageParams]) -> HttpResponseBase:
             q=params.q or "",
             min_price=params.min_price,
             max_price=params.max_price,
+            ids=ids,
         ),
         after=after,
         limit=params.limit,

@@ -22,10 +22,17 @@ from sync.snapshots import snapshot_at_seq
 SEARCH_VECTOR_SQL = "search_vector"
 #: Rows a search walks by id before it reads the full-text index instead.
 SEARCH_WINDOW_ROWS = 20_000
+#: A search the planner expects to match at most this many rows reads the
+#: full-text index at once (a page of a rarer word is far away by id).
+SEARCH_GIN_MAX_ROWS = 5_000
+#: The walk's length when a category, price or ids filter narrows it too.
+SEARCH_WINDOW_ROWS_FILTERED = 2_000
 #: Words of a query beyond this many are ignored (each one is an index probe).
 SEARCH_MAX_WORDS = 8
 PAGE_LIMIT_DEFAULT = 50
 PAGE_LIMIT_MAX = 500
+#: Most ids one `ids` filter may list (a shape lists at most as many).
+IDS_MAX = 500
 #: Rows per server-side cursor fetch (and per chunk) of the full stream.
 STREAM_CHUNK_ITEMS = 2000
 
@@ -40,6 +47,8 @@ class ItemFilter:
     q: str = ""
     min_price: Decimal | None = None
     max_price: Decimal | None = None
+    #: Only these item ids (a shape's ``ids``, or the rows a page's panels show).
+    ids: tuple[int, ...] | None = None
 
 
 def category_names() -> dict[int, str]:
@@ -90,23 +99,29 @@ def _filtered(filters: ItemFilter, *, active_only: bool = True) -> QuerySet[Item
         query = query.filter(price__gte=filters.min_price)
     if filters.max_price is not None:
         query = query.filter(price__lte=filters.max_price)
+    if filters.ids is not None:
+        query = query.filter(id__in=filters.ids)
     words = search_words(filters.q)
     if words and connection.vendor == "postgresql":
-        # Every word must match, each as a prefix ("headph" finds
-        # "Headphones"), through the GIN index. Words are \w+ only, so they
-        # cannot carry tsquery operators.
-        tsquery = " & ".join(f"{word}:*" for word in words)
-        query = query.filter(
-            RawSQL(
-                f"{SEARCH_VECTOR_SQL} @@ to_tsquery('simple'::regconfig, %s)",
-                [tsquery],
-                output_field=BooleanField(),
-            )
-        )
+        query = query.filter(_matches_sql(words))
     else:
         for word in words:
             query = query.filter(Q(title__icontains=word) | Q(tags__icontains=word))
     return query
+
+
+def _matches_sql(words: list[str]) -> RawSQL:
+    """Return the condition "every word begins a word of the title or tags".
+
+    Each word matches as a prefix ("headph" finds "Headphones") through the
+    GIN index. Words are \\w+ only, so they cannot carry tsquery operators.
+    """
+    tsquery = " & ".join(f"{word}:*" for word in words)
+    return RawSQL(
+        f"{SEARCH_VECTOR_SQL} @@ to_tsquery('simple'::regconfig, %s)",
+        [tsquery],
+        output_field=BooleanField(),
+    )
 
 
 def items_search(*, q: str, active_only: bool = True) -> QuerySet[Item]:
@@ -119,19 +134,28 @@ def _search_rows(
 ) -> list[tuple[Any, ...]]:
     """Return up to ``count`` rows matching ``filters`` (search words included), by id.
 
-    PostgreSQL's planner cannot guess how a word's matches spread over ids,
-    and each of its two plans is slow where the other is fast: walking the
-    id index suits a common word (its matches come at once) and takes
-    seconds for a rare one; reading the GIN index suits a rare word and
-    sorts tens of thousands of rows for a common one. So walk the next
-    ``SEARCH_WINDOW_ROWS`` rows by id first, which finds a page of a common
-    word in milliseconds; a word too rare to fill the page there has few
-    matches in all, which the GIN index then reads and sorts cheaply.
+    Two plans, each slow where the other is fast: walking the id index suits
+    a common word (a page of matches comes at once) and reads the whole
+    catalog for a rare one; reading the GIN index suits a rare word (few
+    matches, sorted cheaply) and fetches tens of thousands of rows for a
+    common one. PostgreSQL's statistics of the search vector (per-word
+    frequencies, kept by ANALYZE) estimate how many rows the words match,
+    so ask the planner first (one planning pass, no execution). The words
+    alone bound the matches whatever else is filtered, and their estimate
+    is not fooled by a word that keeps to one category ("wireless" in
+    Electronics). Up to ``SEARCH_GIN_MAX_ROWS`` matches: read them through
+    the GIN index. More: walk the next ids, which finds a page of a common
+    word in milliseconds, and read the GIN index only when the walk found
+    too few (a common word with a category or price it rarely has).
     """
+    plan, query = _search_plan(filters, after=after)
+    if plan == "gin":
+        return _bitmap_read(query[:count])
     rest = ItemFilter(
         category_id=filters.category_id,
         min_price=filters.min_price,
         max_price=filters.max_price,
+        ids=filters.ids,
     )
     window = _filtered(rest)
     if after is not None:
@@ -139,7 +163,7 @@ def _search_rows(
     window = (
         window.annotate(_words=RawSQL(SEARCH_VECTOR_SQL, [], output_field=TextField()))
         .order_by("id")
-        .values_list(*ITEM_COLUMNS, "_words")[:SEARCH_WINDOW_ROWS]
+        .values_list(*ITEM_COLUMNS, "_words")[: _window_rows(rest)]
     )
     inner, params = window.query.sql_with_params()
     columns = ", ".join(f"w.{connection.ops.quote_name(c)}" for c in ITEM_COLUMNS)
@@ -154,11 +178,83 @@ def _search_rows(
         rows = cursor.fetchall()
     if len(rows) == count:
         return rows
-    # Ordering by an expression keeps the planner off the id index.
+    return _bitmap_read(query[:count])
+
+
+def _window_rows(rest: ItemFilter) -> int:
+    # Without other filters the walk reads neighbouring rows, a few heap
+    # pages per hundred; through a category or price index every row is a
+    # page of its own, so the walk is kept shorter.
+    plain = rest.category_id is None and rest.min_price is None
+    plain = plain and rest.max_price is None and rest.ids is None
+    return SEARCH_WINDOW_ROWS if plain else SEARCH_WINDOW_ROWS_FILTERED
+
+
+def _bitmap_read(query: QuerySet[Any]) -> list[tuple[Any, ...]]:
+    """Return the rows of ``query`` read through bitmap scans only.
+
+    With plain index scans allowed, the planner may walk the id index from
+    a cursor and test every row (50,000 rows for a word that matches none
+    after a cursor 95 % in); bitmap scans start from the GIN index, so the
+    cost follows the matches. Call it inside a transaction.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT set_config('enable_indexscan', 'off', true), "
+            "set_config('enable_seqscan', 'off', true)"
+        )
+        try:
+            return list(query)
+        finally:
+            cursor.execute(
+                "SELECT set_config('enable_indexscan', 'on', true), "
+                "set_config('enable_seqscan', 'on', true)"
+            )
+
+
+def _search_plan(
+    filters: ItemFilter, *, after: int | None
+) -> tuple[str, QuerySet[Any]]:
+    """Return ``("gin" | "walk", query)``: how to read a search, and its GIN query.
+
+    ``query`` yields the matching rows in id order through the full-text
+    index: ordering by an expression keeps the planner off the id index.
+    """
     query = _filtered(filters)
     if after is not None:
         query = query.filter(id__gt=after)
-    return list(query.order_by((F("id") + 0).asc()).values_list(*ITEM_COLUMNS)[:count])
+    gin = query.order_by((F("id") + 0).asc()).values_list(*ITEM_COLUMNS)
+    words = Item.objects.filter(_matches_sql(search_words(filters.q)))
+    sql, params = words.values("id").query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
+        (plan,) = cursor.fetchone()
+    if isinstance(plan, str):
+        plan = json.loads(plan)
+    estimate = plan[0]["Plan"]["Plan Rows"]
+    return ("gin" if estimate <= SEARCH_GIN_MAX_ROWS else "walk"), gin
+
+
+def search_explain(*, filters: ItemFilter, after: int | None = None) -> dict[str, Any]:
+    """Return how a search page is read: the plan chosen and EXPLAIN ANALYZE of it.
+
+    For operators and ``bench/catalog.py``: ``{"plan": "gin" | "walk",
+    "explain": [line, ...]}`` of the GIN query (the walk's window query is
+    not shown). PostgreSQL only; the query runs.
+    """
+    with transaction.atomic():
+        plan, query = _search_plan(filters, after=after)
+        sql, params = query[:PAGE_LIMIT_DEFAULT].query.sql_with_params()
+        with connection.cursor() as cursor:
+            if plan == "gin":
+                cursor.execute(
+                    "SELECT set_config('enable_indexscan', 'off', true), "
+                    "set_config('enable_seqscan', 'off', true)"
+                )
+            cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS) {sql}", params)
+            lines = [row[0] for row in cursor.fetchall()]
+            transaction.set_rollback(True)
+    return {"plan": plan, "explain": lines}
 
 
 def items_page(

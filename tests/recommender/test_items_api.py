@@ -203,3 +203,53 @@ async def test_full_snapshot_streams_under_asgi_with_gzip(monkeypatch):
     assert [i["id"] for i in body["items"]] == await sync_to_async(
         lambda: sorted(Item.objects.values_list("id", flat=True))
     )()
+
+
+def test_ids_filter_returns_those_active_items_with_the_seq():
+    items = shop(12)
+    items[4].active = False
+    items[4].save()
+    wanted = [items[9].pk, items[1].pk, items[4].pk, 999_999]
+    page = get("/api/items/", ids=",".join(map(str, wanted)))
+    assert [i["id"] for i in page["items"]] == sorted([items[1].pk, items[9].pk])
+    assert page["seq"] == seq_latest() and page["next"] is None
+    # Combined with the other filters, like any shape key.
+    odd = get("/api/items/", ids=f"{items[1].pk},{items[2].pk}", q="wireless")
+    assert [i["id"] for i in odd["items"]] == [items[1].pk]
+    assert get("/api/items/", ids="")["items"] == []
+    for bad in ("1,x", "1;2", ",".join(["1"] * 2) + ",-3"):
+        response = Client().get("/api/items/", {"ids": bad})
+        assert response.status_code == 422, bad
+    too_many = ",".join(str(n) for n in range(catalog.IDS_MAX + 1))
+    assert Client().get("/api/items/", {"ids": too_many}).status_code == 422
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="the full-text plans are PostgreSQL's"
+)
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"q": "wireless"},
+        {"q": "model 1"},
+        {"q": "headph", "category": "books"},
+        {"q": "zebra"},
+        {"q": "classic", "min_price": "20"},
+    ],
+)
+def test_search_pages_are_the_same_whichever_index_reads_them(monkeypatch, params):
+    shop(60)
+    Item.objects.bulk_create(
+        Item(title=f"Filler {n}", tags="classic", price=15) for n in range(300)
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE recommender_item")
+    through_gin = walk(**params, limit=4)[0]
+    explained = catalog.search_explain(filters=catalog.ItemFilter(q=params["q"]))
+    assert explained["plan"] == "gin"
+    monkeypatch.setattr(catalog, "SEARCH_GIN_MAX_ROWS", -1)  # always walk first
+    monkeypatch.setattr(catalog, "SEARCH_WINDOW_ROWS", 7)  # and fall back often
+    monkeypatch.setattr(catalog, "SEARCH_WINDOW_ROWS_FILTERED", 7)
+    assert walk(**params, limit=4)[0] == through_gin
+    explained = catalog.search_explain(filters=catalog.ItemFilter(q=params["q"]))
+    assert explained["plan"] == "walk" and explained["explain"]
