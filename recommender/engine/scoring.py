@@ -23,13 +23,13 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
+from recommender.engine.batch import chunk_blend, chunk_rank
 from recommender.engine.behaviour import Behaviour
 from recommender.engine.features import FeatureWeights, item_features_build
 from recommender.engine.indexing import gather_rows, lookup, sorted_catalog
-from recommender.engine.reasons import reasons_explain
-from recommender.engine.rules import CompiledRules, promoted_reasons
-from recommender.engine.signals import PERSONAL, Links, Signals, blend_weights
-from recommender.engine.similarity import EPSILON, top_k
+from recommender.engine.rules import CompiledRules
+from recommender.engine.signals import ChunkSignals
+from recommender.engine.similarity import EPSILON
 from recommender.engine.trends import Trends
 from recommender.engine.types import Catalog, History, Recommendation, ScoreParams
 
@@ -158,92 +158,100 @@ class Engine:
         return self.trends.newness(now)
 
     # -- scoring ------------------------------------------------------------
-    def _profile(
-        self, history: History
-    ) -> tuple[NDArray[np.int64], NDArray[np.float32], NDArray[np.int64]]:
-        """Return the user's distinct items, their profile weights and event rows.
+    def _profiles(
+        self, histories: list[History]
+    ) -> tuple[
+        NDArray[np.int64],
+        NDArray[np.float32],
+        NDArray[np.int64],
+        list[NDArray[np.int64]],
+    ]:
+        """Return the users' distinct items, their profile weights and event rows.
+
+        All users at once: one id lookup, one decay and one grouping for the
+        whole chunk, each user's items in ascending row order.
 
         Returns
         -------
-        rows : ndarray of shape (m,), int64
-            Catalog rows of the distinct items in the history.
-        weights : ndarray of shape (m,), float32
+        rows : ndarray of shape (n_rows,), int64
+            Catalog rows of each user's distinct history items, user by user.
+        weights : ndarray of shape (n_rows,), float32
             Sum over the item's events of action weight x recency decay.
-        event_rows : ndarray of shape (n_events,), int64
-            Catalog row of every event, -1 when the item left the catalog.
+        sizes : ndarray of shape (n_users,), int64
+            How many of ``rows`` belong to each user.
+        event_rows : list of ndarray of shape (n_events,), int64
+            Per user, the catalog row of every event, -1 when the item left
+            the catalog.
         """
-        ids = np.asarray(history.item_ids, dtype=np.int64)
-        event_rows = lookup(self.ids, ids)
-        n = ids.shape[0]
-        if n == 0:
-            empty = np.empty(0, dtype=np.int64)
-            return empty, np.empty(0, dtype=np.float32), event_rows
         p = self.params
+        n = self.n_items
+        counts = np.array([len(h.item_ids) for h in histories], dtype=np.int64)
+        ends = np.cumsum(counts)
+        if not ends.size or not ends[-1]:
+            empty = np.empty(0, dtype=np.int64)
+            return (
+                empty,
+                np.empty(0, dtype=np.float32),
+                np.zeros(len(histories), dtype=np.int64),
+                [empty for _ in histories],
+            )
+        ids = np.concatenate(
+            [np.asarray(h.item_ids, dtype=np.int64) for h in histories]
+        )
+        event_rows = lookup(self.ids, ids)
+        strength = np.maximum(
+            np.concatenate(
+                [np.asarray(h.weights, dtype=np.float32) for h in histories]
+            ),
+            EPSILON,
+        )
+        starts = ends - counts
+        owner = np.repeat(np.arange(len(histories), dtype=np.int64), counts)
         # Position from the newest event, not wall-clock age: sessions rate or
         # browse many items within seconds, and the order is what is reliable.
-        back = np.arange(n - 1, -1, -1, dtype=np.float32)
+        back = (ends[owner] - 1 - np.arange(ends[-1])).astype(np.float32)
         decay = np.exp2(-back / p.history_half_life_events)
-        strength = np.maximum(np.asarray(history.weights, dtype=np.float32), EPSILON)
         w = decay * strength**p.action_power
         # What the user did last weighs most: a view right after a cart must
         # still lead the next list, or it would look stuck on the older item.
-        w[-1] = w.max()
+        some = np.flatnonzero(counts)
+        w[ends[some] - 1] = np.maximum.reduceat(w, starts[some])
         ok = event_rows >= 0
-        rows, inverse = np.unique(event_rows[ok], return_inverse=True)
-        weights = np.bincount(inverse, weights=w[ok], minlength=rows.shape[0])
-        return rows, weights.astype(np.float32), event_rows
+        keys, inverse = np.unique(owner[ok] * n + event_rows[ok], return_inverse=True)
+        weights = np.bincount(inverse, weights=w[ok], minlength=keys.shape[0])
+        sizes = np.bincount(keys // n, minlength=len(histories))
+        per_user = np.split(event_rows, ends[:-1])
+        return keys % n, weights.astype(np.float32), sizes, per_user
 
-    def _signals(
-        self, rows: NDArray[np.int64], weights: NDArray[np.float32], now: float
-    ) -> tuple[Signals, Links | None]:
-        """Return one user's signals and links (see :meth:`_signals_many`)."""
-        return self._signals_many([(rows, weights)], [now])[0]
-
-    def _signals_many(
+    def _chunk_signals(
         self,
-        profiles: list[tuple[NDArray[np.int64], NDArray[np.float32]]],
+        rows_all: NDArray[np.int64],
+        weights_all: NDArray[np.float32],
+        sizes: NDArray[np.int64],
         nows: list[float],
-    ) -> list[tuple[Signals, Links | None]]:
-        """Return each user's signals and the cells used for reasons.
+    ) -> ChunkSignals:
+        """Return the signals of a chunk of users, computed together.
 
         Every user's neighbour links and profile features are gathered at
         once, and the content scores of all of them come from one sparse x
-        dense product: per-call overhead is paid once per batch of users, and
+        dense product: per-call overhead is paid once per chunk of users, and
         the bulk work runs in numpy without the GIL.
 
         Parameters
         ----------
-        profiles : list of (rows, weights)
-            Per user, the catalog rows of their distinct items, shape (m,),
-            int64, and profile weights, shape (m,), float32 (see
-            :meth:`_profile`).
+        rows_all, weights_all, sizes
+            The users' profiles (see :meth:`_profiles`).
         nows : list of float
             Per user, the moment of scoring, epoch seconds.
-
-        Returns
-        -------
-        list of (signals, links), one per user
-            ``links`` (None for an empty history) holds every neighbour link
-            and feature cell of the user's history items (see :class:`Links`).
         """
-        p = self.params
         n = self.n_items
         n_features = self.features.shape[1]
         # Shared signals are cached per bucket and hour: users scored at one
         # moment (the live path) share them; a replay's users each have theirs.
         shared = [(self.popularity(now), self.newness(now)) for now in nows]
-        cold = blend_weights(p, cold=True)
-        warm = blend_weights(p, cold=False)
-        nothing = dict.fromkeys(PERSONAL)
-        sizes = np.array([rows.shape[0] for rows, _ in profiles], dtype=np.int64)
-        out: list[tuple[Signals, Links | None]] = [
-            (Signals(nothing, *shared[u], cold), None) for u in range(len(profiles))
-        ]
         users = np.flatnonzero(sizes)
         if not users.size:
-            return out
-        rows_all = np.concatenate([profiles[u][0] for u in users.tolist()])
-        weights_all = np.concatenate([profiles[u][1] for u in users.tolist()])
+            return ChunkSignals.cold(shared)
         owner = np.repeat(np.arange(users.shape[0], dtype=np.int64), sizes[users])
         first_row = np.concatenate([[0], np.cumsum(sizes[users])])
         pos, cols, vals = gather_rows(self.neighbours, rows_all)
@@ -282,26 +290,16 @@ class Engine:
             content = np.ascontiguousarray(
                 (self.features @ profile.T).T, dtype=np.float32
             )
-        # Links and feature cells come out grouped by user, in row order.
-        link_end = np.searchsorted(pos, first_row[1:], side="left")
-        feature_end = np.searchsorted(fpos, first_row[1:], side="left")
-        link_start = np.concatenate([[0], link_end[:-1]])
-        feature_start = np.concatenate([[0], feature_end[:-1]])
-        for j, u in enumerate(users.tolist()):
-            ls, le = int(link_start[j]), int(link_end[j])
-            fs, fe = int(feature_start[j]), int(feature_end[j])
-            offset = first_row[j]
-            links = Links(
-                weights=weights_all[offset : offset + sizes[u]],
-                neighbours={
-                    "behaviour": (pos[ls:le] - offset, cols[ls:le], contrib[ls:le])
-                },
-                features=(fpos[fs:fe] - offset, fcols[fs:fe], fvals[fs:fe]),
-            )
-            personal = {"behaviour": behaviour[j], "content": content[j]}
-            signals = Signals(personal, *shared[u], warm)
-            out[u] = (signals, links)
-        return out
+        return ChunkSignals(
+            shared=shared,
+            warm=users,
+            personal={"behaviour": behaviour, "content": content},
+            rows=rows_all,
+            weights=weights_all,
+            first_row=first_row,
+            links={"behaviour": (pos, cols, contrib)},
+            features=(fpos, fcols, fvals),
+        )
 
     def scores(
         self,
@@ -325,31 +323,11 @@ class Engine:
         ndarray of shape (n_items,), float32
             Row ``i`` scores item ``self.ids[i]``.
         """
-        rows, weights, event_rows = self._profile(history)
-        signals, _ = self._signals(rows, weights, now)
-        return self._blend(signals, event_rows, now, exclude)
-
-    def _blend(
-        self,
-        signals: Signals,
-        event_rows: NDArray[np.int64],
-        now: float,
-        exclude: NDArray[np.int64] | None,
-    ) -> NDArray[np.float32]:
-        """Return the weighted sum of the signals, ``-inf`` where barred."""
-        total = self.trends.base(
-            now,
-            w_popularity=signals.weights["popularity"],
-            w_new=signals.weights["new"],
-        )
-        for name, values in signals.personal.items():
-            if values is not None:
-                total += values * np.float32(signals.weights[name])
-        total[event_rows[event_rows >= 0]] = -np.inf
-        if exclude is not None and len(exclude):
-            ex = lookup(self.ids, np.asarray(exclude, dtype=np.int64))
-            total[ex[ex >= 0]] = -np.inf
-        return total
+        rows, weights, sizes, event_rows = self._profiles([history])
+        chunk = self._chunk_signals(rows, weights, sizes, [now])
+        return chunk_blend(
+            self, chunk, event_rows=event_rows, nows=[now], exclude=[exclude]
+        )[0]
 
     def recommend(
         self,
@@ -388,21 +366,14 @@ class Engine:
         -------
         list of Recommendation
         """
-        _check(history, k)
-        rows, weights, event_rows = self._profile(history)
-        signals, links = self._signals(rows, weights, now)
-        return self._ranked(
-            history,
-            rows,
-            event_rows,
-            signals,
-            links,
-            k,
-            now,
-            exclude,
-            with_reasons,
-            rules,
-        )
+        return self.recommend_many(
+            [history],
+            k=k,
+            now=now,
+            exclude=[exclude],
+            with_reasons=with_reasons,
+            rules=rules,
+        )[0]
 
     def recommend_many(
         self,
@@ -451,67 +422,17 @@ class Engine:
             chunk = histories[start : start + step]
             at = nows[start : start + step] if nows else [float(now)] * len(chunk)
             barred = exclude[start : start + step] if exclude else [None] * len(chunk)
-            profiles = [self._profile(history) for history in chunk]
-            signals = self._signals_many([(r, w) for r, w, _ in profiles], at)
-            for history, (rows, _, event_rows), (sig, links), t, ex in zip(
-                chunk, profiles, signals, at, barred, strict=True
-            ):
-                out.append(
-                    self._ranked(
-                        history,
-                        rows,
-                        event_rows,
-                        sig,
-                        links,
-                        k,
-                        t,
-                        ex,
-                        with_reasons,
-                        rules,
-                    )
-                )
+            rows, weights, sizes, event_rows = self._profiles(chunk)
+            signals = self._chunk_signals(rows, weights, sizes, at)
+            out += chunk_rank(
+                self,
+                signals,
+                histories=chunk,
+                event_rows=event_rows,
+                nows=at,
+                exclude=barred,
+                k=k,
+                with_reasons=with_reasons,
+                rules=rules,
+            )
         return out
-
-    def _ranked(
-        self,
-        history: History,
-        rows: NDArray[np.int64],
-        event_rows: NDArray[np.int64],
-        signals: Signals,
-        links: Links | None,
-        k: int,
-        now: float,
-        exclude: NDArray[np.int64] | None,
-        with_reasons: bool,
-        rules: CompiledRules | None = None,
-    ) -> list[Recommendation]:
-        """Blend one user's signals, take the top ``k`` and explain them."""
-        total = self._blend(signals, event_rows, now, exclude)
-        promoted = None
-        if rules is not None and not rules.is_identity:
-            selection = rules.select(rules.apply(total), k)
-            best, promoted = selection.rows, selection.promoted
-        else:
-            best = top_k(total, k)
-        if not with_reasons:
-            return [Recommendation(int(self.ids[i]), float(total[i]), []) for i in best]
-        explained = reasons_explain(
-            self,
-            best=best,
-            signals=signals,
-            links=links,
-            rows=rows,
-            history=history,
-            event_rows=event_rows,
-        )
-        if promoted is not None:
-            explained = [
-                (promoted_reasons(texts) if up else texts, because)
-                for (texts, because), up in zip(
-                    explained, promoted.tolist(), strict=True
-                )
-            ]
-        return [
-            Recommendation(int(self.ids[i]), float(total[i]), texts, because)
-            for i, (texts, because) in zip(best, explained, strict=True)
-        ]

@@ -25,7 +25,15 @@ from numpy.typing import NDArray
 
 from recommender.engine.types import ScoreParams
 
-__all__ = ["PERSONAL", "SHARED", "Cells", "Links", "Signals", "blend_weights"]
+__all__ = [
+    "PERSONAL",
+    "SHARED",
+    "Cells",
+    "ChunkSignals",
+    "Links",
+    "Signals",
+    "blend_weights",
+]
 
 #: Per-user signals, in the order they are added to the shared base.
 PERSONAL: tuple[str, ...] = ("behaviour", "content")
@@ -137,3 +145,67 @@ class Links:
     weights: NDArray[np.float32]
     neighbours: dict[str, Cells] = field(default_factory=dict)
     features: Cells | None = None
+
+
+@dataclass(frozen=True)
+class ChunkSignals:
+    """The signals of a chunk of users scored together, and their sources.
+
+    Users with a history ("warm") have personal signals; the others only the
+    shared ones. Cells index the warm users' distinct history items
+    concatenated in user order (``rows``): item ``i`` belongs to the warm
+    user ``j`` with ``first_row[j] <= i < first_row[j + 1]``.
+
+    Attributes
+    ----------
+    shared : list of (popularity, new)
+        Per user of the chunk, each ndarray of shape (n_items,), float32.
+    warm : ndarray of shape (n_warm,), int64
+        Chunk indices of the users with a history, ascending.
+    personal : dict of str to ndarray of shape (n_warm, n_items), float32
+        Each personal signal of each warm user, in :data:`PERSONAL` order.
+    rows : ndarray of shape (n_rows,), int64
+        Catalog rows of the warm users' distinct history items.
+    weights : ndarray of shape (n_rows,), float32
+        Their profile weights.
+    first_row : ndarray of shape (n_warm + 1,), int64
+        Offsets of each warm user's items in ``rows``.
+    links : dict of str to Cells
+        Per item-to-item signal, every link from a history item (position
+        into ``rows``), its value weighted by the profile; grouped by user.
+    features : Cells
+        Every feature cell of the history items (unweighted), grouped by user.
+    """
+
+    shared: list[tuple[NDArray[np.float32], NDArray[np.float32]]]
+    warm: NDArray[np.int64]
+    personal: dict[str, NDArray[np.float32]]
+    rows: NDArray[np.int64]
+    weights: NDArray[np.float32]
+    first_row: NDArray[np.int64]
+    links: dict[str, Cells]
+    features: Cells
+
+    @property
+    def n_users(self) -> int:
+        """Return how many users the chunk holds."""
+        return len(self.shared)
+
+    @classmethod
+    def cold(
+        cls,
+        shared: list[tuple[NDArray[np.float32], NDArray[np.float32]]],
+    ) -> ChunkSignals:
+        """Return a chunk of users none of whom has a history."""
+        none = np.empty(0, dtype=np.int64)
+        cells: Cells = (none, np.empty(0, np.int32), np.empty(0, np.float32))
+        return cls(
+            shared=shared,
+            warm=none,
+            personal={},
+            rows=none,
+            weights=np.empty(0, np.float32),
+            first_row=np.zeros(1, dtype=np.int64),
+            links={"behaviour": cells},
+            features=cells,
+        )
