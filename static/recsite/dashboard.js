@@ -10,7 +10,7 @@ import { DetailDialog } from "./detail.js";
 import { Recommendations } from "./recommendations.js";
 import { PlacementPanel } from "./placements.js";
 import { ActivityStrip } from "./activity.js";
-import { DEFAULT_PLACEMENT } from "./vocabulary.js";
+import { ACTIONS, DEFAULT_PLACEMENT } from "./vocabulary.js";
 
 const app = document.getElementById("dashboard");
 const loginUrl = app.dataset.loginUrl || "/accounts/login/?next=/";
@@ -47,10 +47,26 @@ function titleOf(id) {
   return `#${id}`;
 }
 
+// Actions that put an item in the basket: a cart and anything stronger.
+const CART_WEIGHT = ACTIONS.find((a) => a.name === "cart")?.weight ?? Infinity;
+const BASKET_ACTIONS = new Set(ACTIONS.filter((a) => a.weight >= CART_WEIGHT).map((a) => a.name));
+
+/**
+ * Watch "goes well with your cart" once the shopper has a basket (a cart or
+ * purchase in their activity): a watched list is recorded as shown, so one
+ * nobody can see would skew the online figures.
+ */
+function followCart() {
+  if (complements.watching) return;
+  const actions = [...activity.list.querySelectorAll("li[data-action]")].map((li) => li.dataset.action);
+  if (actions.some((action) => BASKET_ACTIONS.has(action))) complements.watch();
+}
+
 /** Send a browsing event and log it in the activity strip. */
 function track(action, id) {
   const clientId = recs.send(action, id);
   if (clientId) activity.add(clientId, action, id, titleOf(id));
+  followCart();
 }
 
 function openItem(id, { action, rec } = {}) {
@@ -113,7 +129,7 @@ catalog.addEventListener("itemremove", (e) => {
 
 async function start() {
   // The stored activity survives reloads; load it alongside the catalog.
-  activity.refresh();
+  activity.refresh().then(followCart);
   // Snapshot first, then the socket, which resumes after the snapshot's seq.
   await catalog.loadSnapshot();
   const syncSocket = new ReconnectingSocket("/ws/sync/", { watchdogMs: 45000 });
@@ -124,16 +140,16 @@ async function start() {
   const recsSocket = new ReconnectingSocket("/ws/recommendations/");
   recs.attach(recsSocket);
   for (const panel of placements) panel.attach(recsSocket);
-  // The cart's and the home page's lists follow the shopper all along; the
-  // dialog watches its item's list while it is open.
-  complements.watch();
+  // The home page's list follows the shopper all along, the cart's once there
+  // is a cart; the dialog watches its item's list while it is open.
   trending.watch();
+  followCart();
   // Every tab of the shopper gets each new list, whichever tab sent the event
   // behind it: read the stored activity again then (once per burst).
   let activityTimer = 0;
   const refreshActivity = () => {
     clearTimeout(activityTimer);
-    activityTimer = setTimeout(() => activity.refresh(), 150);
+    activityTimer = setTimeout(() => activity.refresh().then(followCart), 150);
   };
   recsSocket.addEventListener("message", (e) => {
     // Only the personal list follows the shopper's events; the placement

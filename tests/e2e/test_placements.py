@@ -169,10 +169,18 @@ def test_similar_and_cart_lists_appear_and_follow_a_staff_rule(
     expect(page.locator(CONNECTION)).to_have_attribute("data-state", "live")
     tab.screenshot("07-placements-after-rule")
 
-    # Closing the dialog stops its list; opening a similar item swaps it.
+    # Closing the dialog stops its list.
     page.keyboard.press("Escape")
     expect(dialog).to_be_hidden()
     expect(similar).to_be_hidden()
+
+    # A reload finds the cart in the shopper's activity and shows its list again.
+    page.reload()
+    wait_ready(tab)
+    expect(cart).to_be_visible()
+    expect(
+        cart.locator(f"[data-item-id='{catalog.items['Cooking for Two']}']")
+    ).to_be_visible()
 
 
 def test_a_similar_item_opens_in_the_dialog_and_brings_its_own_list(
@@ -231,3 +239,19 @@ def test_placements_at_phone_width_for_an_anonymous_visitor(new_tab, catalog) ->
     box = similar.bounding_box()
     assert box is not None and box["width"] <= 390
     tab.screenshot("07-placements-phone")
+    # The visitor carted nothing: no "goes well with" list was shown to them,
+    # so none was recorded as shown (it would skew the online figures).
+    expect(page.locator(CART)).to_be_hidden()
+    shown = run_db(_placements_shown_to_visitors)
+    assert "complements" not in shown and {"similar", "trending"} <= shown
+
+
+def _placements_shown_to_visitors() -> set[str]:
+    from recommender.models import Impression
+    from recommender.services.visitors import USERNAME_PREFIX
+
+    return set(
+        Impression.objects.filter(
+            user__username__startswith=USERNAME_PREFIX
+        ).values_list("placement", flat=True)
+    )
