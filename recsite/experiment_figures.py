@@ -10,9 +10,11 @@ each running experiment's run so far. Nothing is counted here.
 They come from the database, so every server process reports the same
 values: in Prometheus, aggregate them across processes with ``max`` (or pick
 one instance), never ``sum``. A report reads every impression of the
-experiment, so a process keeps the latest figures for
-``RECS_EXPERIMENT_FIGURES_SECS`` (10 s by default) and every scrape or page
-within that time gets the same ones.
+experiment (about 1 s per 100,000 impressions on PostgreSQL), so a process
+keeps the latest figures for ``RECS_EXPERIMENT_FIGURES_SECS`` (10 s by
+default), or ten times as long as they took to compute when that is longer:
+scrapes and pages within that time get the same ones, and a large experiment
+costs a process at most a tenth of one thread.
 """
 
 from __future__ import annotations
@@ -66,6 +68,10 @@ _NOTE = (
 )
 
 
+#: Figures are kept at least this many times as long as they took to compute.
+_KEEP_PER_COMPUTE = 10.0
+
+
 def _ttl_secs() -> float:
     return float(getattr(settings, "RECS_EXPERIMENT_FIGURES_SECS", 10.0))
 
@@ -85,14 +91,16 @@ class ExperimentFigures:
         with self._lock:
             self._reports: list[ExperimentReport] = []
             self._at = float("-inf")
+            self._keep_secs = 0.0
 
     def current(self) -> list[ExperimentReport]:
         """Return every running experiment's report (reads the database)."""
         with self._lock:
             # One computation at a time: concurrent scrapes wait for it
             # instead of each reading every impression again.
-            if time.monotonic() - self._at < _ttl_secs():
+            if time.monotonic() - self._at < self._keep_secs:
                 return self._reports
+            started = time.monotonic()
             self._reports = experiments_report_running(
                 now=timezone.now(),
                 window=WINDOW,
@@ -100,6 +108,7 @@ class ExperimentFigures:
                 confidence=CONFIDENCE,
             )
             self._at = time.monotonic()
+            self._keep_secs = max(_ttl_secs(), (self._at - started) * _KEEP_PER_COMPUTE)
             return self._reports
 
     def as_dict(self) -> dict[str, Any]:
