@@ -2,10 +2,12 @@
 
 from collections import Counter
 from datetime import timedelta
+from decimal import Decimal
 from itertools import pairwise
 
 import numpy as np
 import pytest
+from django.utils import timezone
 
 from recommender.models import BrowsingEvent, Item
 from recommender.services.demo import RECORD_MAX_ITEMS, SEED, demo_seed
@@ -133,3 +135,52 @@ def test_a_large_seed_leaves_one_reset_point_instead_of_a_change_per_item():
     plan = changes_after(after=before, limit=10_000)
     assert plan.reset and plan.seq == before + 1, "a client from before reloads"
     assert not changes_after(after=seq_latest(), limit=10_000).reset
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_large_seed_writes_the_generated_catalog_row_for_row():
+    # Above RECORD_MAX_ITEMS PostgreSQL gets the rows as COPY text; the stored
+    # values must be the generator's, as the per-object path stores them.
+    n_items = RECORD_MAX_ITEMS + 300
+    demo_seed(n_items=n_items, n_users=2)
+    shop = demo_catalog(n_items=n_items, rng=np.random.default_rng(SEED))
+    rows = list(
+        Item.objects.order_by("id").values_list(
+            "external_id",
+            "title",
+            "description",
+            "tags",
+            "price",
+            "rating",
+            "category__name",
+            "year",
+            "active",
+            "created",
+        )
+    )
+    assert [r[0] for r in rows] == [f"demo:{i + 1}" for i in range(n_items)]
+    now = timezone.now()
+    for i, (
+        _,
+        title,
+        description,
+        tags,
+        price,
+        rating,
+        category,
+        year,
+        active,
+        at,
+    ) in enumerate(rows):
+        assert (title, description, tags) == (
+            shop.titles[i],
+            shop.descriptions[i],
+            shop.tags[i],
+        )
+        assert price == Decimal(f"{shop.price[i]:.2f}")
+        assert rating == float(shop.rating[i])
+        assert category == DEPARTMENTS[shop.department[i]].name
+        assert active and at <= now
+        age_days = (now - at).total_seconds() / 86_400
+        assert abs(age_days - shop.age_days[i]) < 1 / 24
+        assert year == now.year - min(int(shop.age_days[i] // 365), 20)
