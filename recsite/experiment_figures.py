@@ -11,8 +11,7 @@ They come from the database, so every server process reports the same
 values: in Prometheus, aggregate them across processes with ``max`` (or pick
 one instance), never ``sum``. A report reads every impression of the
 experiment (about 1 s per 100,000 impressions on PostgreSQL), so a process
-keeps the latest figures for ``RECS_EXPERIMENT_FIGURES_SECS`` (10 s by
-default), or ten times as long as they took to compute when that is longer:
+keeps the latest figures for ``KEEP_SECS`` (10 s), or ten times as long as they took to compute when that is longer:
 scrapes and pages within that time get the same ones, and a large experiment
 costs a process at most a tenth of one thread.
 """
@@ -68,12 +67,10 @@ _NOTE = (
 )
 
 
-#: Figures are kept at least this many times as long as they took to compute.
+#: How long a process keeps the figures at least: about a scrape interval.
+KEEP_SECS = 10.0
+#: ... and at least this many times as long as they took to compute.
 _KEEP_PER_COMPUTE = 10.0
-
-
-def _ttl_secs() -> float:
-    return float(getattr(settings, "RECS_EXPERIMENT_FIGURES_SECS", 10.0))
 
 
 class ExperimentFigures:
@@ -108,7 +105,7 @@ class ExperimentFigures:
                 confidence=CONFIDENCE,
             )
             self._at = time.monotonic()
-            self._keep_secs = max(_ttl_secs(), (self._at - started) * _KEEP_PER_COMPUTE)
+            self._keep_secs = max(KEEP_SECS, (self._at - started) * _KEEP_PER_COMPUTE)
             return self._reports
 
     def as_dict(self) -> dict[str, Any]:
