@@ -11,9 +11,10 @@ They come from the database, so every server process reports the same
 values: in Prometheus, aggregate them across processes with ``max`` (or pick
 one instance), never ``sum``. A report reads every impression of the
 experiment (about 1 s per 100,000 impressions on PostgreSQL), so a process
-keeps the latest figures for ``KEEP_SECS`` (10 s), or ten times as long as they took to compute when that is longer:
-scrapes and pages within that time get the same ones, and a large experiment
-costs a process at most a tenth of one thread.
+keeps the latest figures for ``KEEP_SECS`` (10 s), or ten times as long as
+they took to compute when that is longer: scrapes and pages within that time
+get the same ones, and a large experiment costs a process at most a tenth of
+one thread.
 """
 
 from __future__ import annotations
