@@ -146,17 +146,18 @@ class RecommendationsConsumer(ProtocolConsumer):
         )
         if isinstance(outcome, UnknownItem):
             raise wire.FrameError(wire.UNKNOWN_ITEM, str(outcome), request.id)
-        # The event was stored before it was scored: the ack is after-durable.
+        # The event is durable: ack it now, while its batch is being scored.
         await self.send_text(messages.ack(client_id=request.id))
-        if outcome.message is None:
+        scored = await outcome.listed
+        if scored.message is None:
             return  # the user was deleted meanwhile (a visitor merged on login)
-        await self._show(outcome.message, outcome.text)
+        await self._show(scored.message, scored.text)
         # The basket changed: the lists that go with it may too.
         self.watches.soon("complements")
         signals.event_pushed.send(
             sender=RecommendationsConsumer,
             push_secs=time.perf_counter() - received,
-            computed_ms=outcome.message["computed_ms"],
+            computed_ms=scored.message["computed_ms"],
         )
 
     async def _show(

@@ -96,15 +96,42 @@ def events_ingest(*, events: list[NewEvent], source: Source) -> list[EventOutcom
 def events_ingest_unsent(*, events: list[NewEvent], source: Source) -> Ingested:
     """Do what :func:`events_ingest` does, but return the pushes unsent.
 
-    The socket batcher runs this in a worker thread (autocommit: everything
-    is committed on return) and sends the pushes from its event loop after
-    it has answered the batch's sockets, so neither the acks nor the next
-    batch wait for the push round trip. Each push's text is the encoding
-    the sending socket reuses.
+    Each push's text is the encoding the sending socket reuses.
+    """
+    return events_score(
+        events=events,
+        recorded=events_store(events=events, source=source),
+        source=source,
+    )
+
+
+def events_store(
+    *, events: list[NewEvent], source: Source
+) -> list[StoredEvent | UnknownItem]:
+    """Store events durably (one group commit): the first half of an ingest.
+
+    Items are checked against the live catalog in memory; an id the engine
+    does not know yet (created a moment ago) is checked in the database. In
+    autocommit mode the events are durable when this returns, so the socket
+    batcher acks them before it scores (:func:`events_score`).
+    """
+    state = live.engine.current()
+    return events_record(events=events, active_ids=state.active_ids, source=source)
+
+
+def events_score(
+    *,
+    events: list[NewEvent],
+    recorded: list[StoredEvent | UnknownItem],
+    source: Source,
+) -> Ingested:
+    """Rescore the users of stored events and store their lists: the second half.
+
+    ``recorded`` is what :func:`events_store` returned for ``events``. Each
+    user is scored once however many of their events the batch holds.
+    Returns the outcomes and the pushes of the new lists, not sent.
     """
     policy = _POLICIES[source]
-    state = live.engine.current()
-    recorded = events_record(events=events, active_ids=state.active_ids, source=source)
     rescored: dict[int, None] = {}
     unchanged: dict[int, None] = {}
     for event, outcome in zip(events, recorded, strict=True):

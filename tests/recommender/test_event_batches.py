@@ -3,6 +3,7 @@
 import asyncio
 import subprocess
 import sys
+import threading
 from datetime import timedelta
 
 import pytest
@@ -11,7 +12,7 @@ from django.test import override_settings
 from django.utils import timezone
 
 from recommender.models import BrowsingEvent, Impression, RecommendationSnapshot
-from recommender.services.event_batches import EventBatcher, Scored
+from recommender.services.event_batches import Accepted, EventBatcher, Scored
 from recommender.services.events import NewEvent, StoredEvent, UnknownItem
 from recommender.services.ingest import Ingested, events_ingest
 from recommender.services.live import live
@@ -157,22 +158,23 @@ def test_history_keeps_the_latest_events_only() -> None:
     assert history.item_ids.tolist() == [items[2].pk, items[3].pk, items[4].pk]
 
 
-async def test_batcher_groups_concurrent_events_and_isolates_failures() -> None:
-    batches: list[list[NewEvent]] = []
-
-    def process(*, events: list[NewEvent]) -> list:
+def _stored_batch(batches: list[list[NewEvent]]):
+    def store(*, events: list[NewEvent]) -> list:
         batches.append(events)
         if any(event.item_id < 0 for event in events):
             raise ConnectionError("database went away")
-        return Ingested(
-            [
-                (StoredEvent(event_id=i, created=True), None)
-                for i, _ in enumerate(events)
-            ],
-            pushes=[],
-        )
+        return [StoredEvent(event_id=i, created=True) for i, _ in enumerate(events)]
 
-    batcher = EventBatcher(process)
+    return store
+
+
+def _scored_batch(*, events: list[NewEvent], recorded: list) -> Ingested:
+    return Ingested([(stored, None) for stored in recorded], pushes=[])
+
+
+async def test_batcher_groups_concurrent_events_and_isolates_failures() -> None:
+    batches: list[list[NewEvent]] = []
+    batcher = EventBatcher(_stored_batch(batches), _scored_batch)
     # The first event starts a batch at once; the nine sent while it runs
     # share the next one.
     first = asyncio.ensure_future(batcher.submit(NewEvent(1, 1, "view", "x")))
@@ -183,8 +185,10 @@ async def test_batcher_groups_concurrent_events_and_isolates_failures() -> None:
     ]
     outcomes = await asyncio.gather(first, *rest)
     assert [len(b) for b in batches] == [1, 9]
-    assert all(isinstance(o, Scored) and o.stored.created for o in outcomes)
+    assert all(isinstance(o, Accepted) and o.stored.created for o in outcomes)
     assert [o.stored.event_id for o in outcomes[1:]] == list(range(9))
+    lists = [await o.listed for o in outcomes]
+    assert all(isinstance(scored, Scored) for scored in lists)
 
     # A failing batch fails its own submitters only.
     bad = asyncio.ensure_future(batcher.submit(NewEvent(1, -1, "view", "z")))
@@ -192,7 +196,38 @@ async def test_batcher_groups_concurrent_events_and_isolates_failures() -> None:
     with pytest.raises(ConnectionError):
         await bad
     good = await batcher.submit(NewEvent(1, 3, "view", "w"))
-    assert isinstance(good, Scored)
+    assert isinstance(good, Accepted)
+    assert isinstance(await good.listed, Scored)
+
+
+async def test_batcher_acks_a_stored_event_before_its_batch_is_scored() -> None:
+    release = threading.Event()
+
+    def slow_listed(*, events: list[NewEvent], recorded: list) -> Ingested:
+        release.wait(10)
+        return _scored_batch(events=events, recorded=recorded)
+
+    batcher = EventBatcher(_stored_batch([]), slow_listed)
+    accepted = await asyncio.wait_for(
+        batcher.submit(NewEvent(1, 1, "view", "a")), timeout=10
+    )
+    # Durable and answered while its list is still being scored.
+    assert isinstance(accepted, Accepted)
+    assert not accepted.listed.done()
+    release.set()
+    scored = await asyncio.wait_for(accepted.listed, timeout=10)
+    assert scored.stored.event_id == 0
+
+
+async def test_a_scoring_failure_reaches_the_list_not_the_ack() -> None:
+    def failing(*, events: list[NewEvent], recorded: list) -> Ingested:
+        raise ConnectionError("database went away after the commit")
+
+    batcher = EventBatcher(_stored_batch([]), failing)
+    accepted = await batcher.submit(NewEvent(1, 1, "view", "a"))
+    assert isinstance(accepted, Accepted) and accepted.stored.created
+    with pytest.raises(ConnectionError):
+        await accepted.listed
 
 
 def test_unknown_item_outcome_carries_a_clear_message() -> None:
