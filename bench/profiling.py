@@ -35,6 +35,9 @@ class Profiler:
                 "--format",
                 "raw",
                 "--nonblocking",
+                # Only the thread holding the GIL: a thread waiting for it
+                # would show wherever it was preempted, not where CPU goes.
+                "--gil",
                 "--output",
                 str(self.path),
             ],

@@ -56,33 +56,39 @@ def recommendations(
     computed_ms: float,
     placement: str = DEFAULT_PLACEMENT,
     item: int | None = None,
+    typed: bool = False,
 ) -> RecommendationsMessage:
     """Return a recommendation list as pushed to a user's sockets.
 
     ``placement`` names the list (``for_you`` unless a socket watches
     another); ``item`` is the item a ``similar`` or ``complements`` list is
-    about, left out when there is none.
+    about, left out when there is none. ``typed`` says the items already
+    have their wire types (built by this process from the engine's lists,
+    scores rounded): they are used as they are. Otherwise (a stored
+    snapshot read back) each field is coerced.
     """
     message: RecommendationsMessage = {
         "type": "recommendations",
         "version": int(version),
         "placement": str(placement),
-        "items": [
-            {
-                "id": int(entry["id"]),
-                "title": str(entry["title"]),
-                "score": round(float(entry["score"]), 6),
-                "reasons": [str(reason) for reason in entry["reasons"]],
-                # Lists stored before ``because`` existed have none.
-                "because": [int(i) for i in entry.get("because", ())],
-            }
-            for entry in items
-        ],
+        "items": items if typed else [recommended_item(entry) for entry in items],
         "computed_ms": round(float(computed_ms), 3),
     }
     if item is not None:
         message["item"] = int(item)
     return message
+
+
+def recommended_item(entry: RecommendedItem) -> RecommendedItem:
+    """Return one list item with its wire types (score to 6 decimals)."""
+    return {
+        "id": int(entry["id"]),
+        "title": str(entry["title"]),
+        "score": round(float(entry["score"]), 6),
+        "reasons": [str(reason) for reason in entry["reasons"]],
+        # Lists stored before ``because`` existed have none.
+        "because": [int(i) for i in entry.get("because", ())],
+    }
 
 
 def ack(*, client_id: str) -> AckMessage:

@@ -63,7 +63,7 @@ def recommendations_compute_many(
             {
                 "id": rec.item_id,
                 "title": state.titles.get(rec.item_id, ""),
-                "score": rec.score,
+                "score": round(rec.score, 6),
                 "reasons": rec.reasons,
                 "because": rec.because,
             }

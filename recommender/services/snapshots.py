@@ -247,7 +247,14 @@ _IMPRESSION_COLUMNS = [
 def snapshot_message(
     snapshot: RecommendationSnapshot | StoredList,
 ) -> messages.RecommendationsMessage:
-    """Return the wire message of a stored snapshot."""
+    """Return the wire message of a stored snapshot.
+
+    A :class:`StoredList` was just built by this process with wire types; a
+    row read back from the database is coerced field by field.
+    """
     return messages.recommendations(
-        version=snapshot.version, items=snapshot.items, computed_ms=snapshot.computed_ms
+        version=snapshot.version,
+        items=snapshot.items,
+        computed_ms=snapshot.computed_ms,
+        typed=isinstance(snapshot, StoredList),
     )
