@@ -10,6 +10,7 @@ import json
 import math
 from typing import Any
 
+import orjson
 from pydantic import TypeAdapter, ValidationError
 
 BAD_JSON = "bad_json"
@@ -52,8 +53,13 @@ class FrameError(Exception):
 
 
 def encode(message: dict[str, Any]) -> str:
-    """Return ``message`` as a compact JSON text frame."""
-    return json.dumps(message, separators=(",", ":"), allow_nan=False)
+    """Return ``message`` as a compact JSON text frame.
+
+    orjson: every pushed list is encoded on the hot path, at a fraction of
+    the standard library's cost. It writes a non-finite float as ``null``
+    rather than raising; the messages built here carry none.
+    """
+    return orjson.dumps(message).decode()
 
 
 def _reject_constant(name: str) -> Any:

@@ -5,19 +5,19 @@ a list that went to an open socket (for the online metrics). Both are
 written here, in bulk, with one multi-row INSERT each.
 """
 
-import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+import orjson
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
 from recommender import messages
-from recommender.db import json_value, rows_insert
+from recommender.db import rows_insert
 from recommender.models import Impression, RecommendationSnapshot
 from recommender.services.live import live
 
@@ -187,7 +187,7 @@ def _snapshots_insert_pg(rows: list[list[object]], *, shown: bool) -> list[tuple
         )
     sql += " SELECT user_id, version FROM stored"
     with connection.cursor() as cursor:
-        cursor.execute(sql, [json.dumps(rows, default=json_value)])
+        cursor.execute(sql, [orjson.dumps(rows).decode()])
         return [tuple(row) for row in cursor.fetchall()]
 
 
