@@ -17,7 +17,8 @@ class ItemSync(sync.SyncedModel):
     only; ``category`` by id or slug; ``min_price``/``max_price`` inclusive;
     ``q`` every word a prefix of a word of the title or the tags (the
     PostgreSQL search's rule; the HTTP search is the source of truth for
-    snapshots).
+    snapshots); ``min_id``/``max_id`` inclusive, the range of ids a paged
+    view shows (its pages, ``?cursor=``, are the snapshot).
     """
 
     name = "item"
@@ -27,6 +28,8 @@ class ItemSync(sync.SyncedModel):
             "q": sync.Words("title", "tags"),
             "min_price": sync.AtLeast("price"),
             "max_price": sync.AtMost("price"),
+            "min_id": sync.AtLeast("id"),
+            "max_id": sync.AtMost("id"),
         },
         where={"active": True},
     )

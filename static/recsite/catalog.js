@@ -10,14 +10,26 @@
 // ones arrive and reloaded with "Show earlier items", so the page stays light
 // at a million items and on a phone.
 //
-// Live changes apply to what is shown, filtered here the way the server
-// filters (category, every search word starting a word of the title or tags):
-// an item in the shown id range that now matches appears, one that no longer
-// matches leaves. Every change is still announced ("itemchange",
-// "itemremove") so the recommendations and the detail dialog stay current.
+// The socket follows a shape (docs/protocol.md, "Shapes"): the category and
+// search shown, the range of ids of the pages in the DOM (min_id/max_id), and
+// `also_ids`, the items the rest of the page shows (recommendations, their
+// "because" links, the activity strip, the open dialog), read from the DOM
+// whenever it changes. Nothing else of the catalog reaches this page. When
+// the panels show new items, their current state is loaded with
+// GET /api/items/?ids= and the shape replaced without reloading the grid; a
+// page loaded by scrolling widens the shape the same way. Each loaded copy
+// remembers the seq it reflects (`floor`), so the older changes the server
+// replays from `applied` do not undo it.
+//
+// Changes apply to what is shown, filtered here the way the server filters:
+// an item in the shown id range that now matches appears, one that leaves
+// the shape (`leave`) or no longer matches goes. Changes of the panels' items
+// are announced ("itemchange"; "itemremove" when one leaves the catalog) so
+// the recommendations and the detail dialog stay current.
 
 import { requestJSON, debounce, reducedMotion } from "./api.js";
 import { SyncStream } from "../sync/stream.js";
+import { Q_MAX, fetchIds, panelIds, shapeOf } from "./catalog_shape.js";
 
 const PAGE_SIZE = 48;
 const MAX_PAGES = 5; // at most 240 cards in the DOM
@@ -40,9 +52,11 @@ function formatPrice(value) {
 }
 
 export class Catalog extends EventTarget {
-  constructor(root) {
+  /** `panels`: the part of the page whose items (outside the grid) are followed too. */
+  constructor(root, { panels = document.body } = {}) {
     super();
     this.root = root;
+    this.panels = panels;
     this.grid = root.querySelector("[data-testid='catalog']");
     this.search = root.querySelector("#catalog-search");
     this.category = root.querySelector("#catalog-category");
@@ -70,15 +84,23 @@ export class Catalog extends EventTarget {
     this.loading = false;
     this.reloading = false;
     this.filter = { q: "", category: "" };
+    this.followed = new Set(); // ids the other panels show: the shape's also_ids
+    this.floor = new Map(); // id -> seq its loaded copy reflects
+    this.shapeKey = "";
+    this.following = false;
 
-    this.stream = new SyncStream({ loadSnapshot: () => this._loadFirstPage() });
+    // The real shape is set by each snapshot load (it knows the pages).
+    this.stream = new SyncStream({ shape: { model: "item" }, loadSnapshot: () => this._loadFirstPage() });
     this.stream.addEventListener("change", (event) => this._change(event.detail));
     this.stream.addEventListener("snapshoterror", (event) => {
       this.empty.hidden = false;
       this.empty.textContent = "Could not load the catalog. Retrying…";
       console.warn("catalog page failed:", event.detail.error.message);
     });
-    this.stream.addEventListener("snapshot", () => this._snapshotLoaded());
+    this.stream.addEventListener("snapshot", () => {
+      this._snapshotLoaded();
+      this._followSoon(); // panels that changed while it loaded
+    });
 
     this.search.addEventListener("input", debounce(() => this._refilter(), 250));
     this.category.addEventListener("change", () => this._refilter());
@@ -136,17 +158,23 @@ export class Catalog extends EventTarget {
 
   _url(after, limit = PAGE_SIZE) {
     const params = new URLSearchParams({ limit: String(limit) });
-    if (this.filter.q) params.set("q", this.filter.q);
+    if (this.filter.q) params.set("q", this.filter.q.slice(0, Q_MAX));
     if (this.filter.category) params.set("category", this.filter.category);
     if (after != null) params.set("cursor", after);
     return `/api/items/?${params}`;
   }
 
-  /** The stream's snapshot callback: show the first page alone; return its seq. */
+  /**
+   * The stream's snapshot callback: show the first page alone, load the
+   * panels' items beside it; set the shape; return the older of the two seqs
+   * (the server replays from there, the floors drop what a copy has).
+   */
   async _loadFirstPage() {
     this.reloading = true;
     this.root.setAttribute("aria-busy", "true");
     const categories = this.categories.length ? null : this._loadCategories();
+    const followed = panelIds(this.panels, this.grid);
+    const panelLoad = followed.size ? fetchIds([...followed]) : null;
     let page;
     for (;;) {
       // Typing on while a page loads: load again for what the boxes say now.
@@ -161,9 +189,97 @@ export class Catalog extends EventTarget {
     this.hi = 0;
     this.end = page.next == null;
     this.shown = new Map();
-    for (const item of page.items) this._show(item);
+    this.floor = new Map();
+    for (const item of page.items) {
+      this._show(item);
+      this._raise(item.id, page.seq);
+    }
     for (const id of this.cards.keys()) if (!this.shown.has(id)) this.cards.delete(id);
-    return page.seq;
+    let seq = page.seq;
+    if (panelLoad) {
+      const snap = await panelLoad;
+      this._applyIds([...followed], snap);
+      seq = Math.min(seq, snap.seq);
+    }
+    this.followed = followed;
+    this.stream.shape = shapeOf(this);
+    this.shapeKey = JSON.stringify(this.stream.shape);
+    return seq;
+  }
+
+  /** Take the loaded copies of `ids` (missing: left the catalog); tell the panels. */
+  _applyIds(ids, snap) {
+    const found = new Map(snap.items.map((item) => [item.id, item]));
+    for (const id of ids) {
+      this._raise(id, snap.seq);
+      const item = found.get(id);
+      if (item) {
+        const had = this.get(id);
+        this._remember(item);
+        // Only news reaches the panels: a copy this page holds already is
+        // what they show.
+        if (had && had.updated === item.updated && had.title === item.title) continue;
+        this.dispatchEvent(new CustomEvent("itemchange", { detail: { id, item, isNew: false } }));
+      } else {
+        this.known.delete(id);
+        this.dispatchEvent(new CustomEvent("itemremove", { detail: { id } }));
+      }
+    }
+  }
+
+  _raise(id, seq) {
+    const floor = this.floor.get(id);
+    if (floor === undefined || floor < seq) this.floor.set(id, seq);
+  }
+
+  _followSoon() {
+    clearTimeout(this._followTimer);
+    this._followTimer = setTimeout(() => this._follow(), 150);
+  }
+
+  /** Follow what the panels show now: load the new items, then replace the shape. */
+  async _follow() {
+    if (this.following) {
+      this.followAgain = true;
+      return;
+    }
+    // A reload reads the panels itself and calls back here when done.
+    if (this.stream.reloading || this.stream.applied < 0 || !this.stream.socket) return;
+    this.following = true;
+    try {
+      const ids = panelIds(this.panels, this.grid);
+      const added = [...ids].filter((id) => !this.followed.has(id));
+      if (added.length) {
+        const snap = await fetchIds(added);
+        if (this.stream.reloading) return;
+        this._applyIds(added, snap);
+      }
+      this.followed = ids;
+      this._reshape();
+    } catch (error) {
+      console.warn("following the panels' items failed:", error.message);
+      this._followSoon();
+    } finally {
+      this.following = false;
+      if (this.followAgain) {
+        this.followAgain = false;
+        this._followSoon();
+      }
+    }
+  }
+
+  /** Subscribe to the current shape if it changed, keeping what is loaded. */
+  _reshape() {
+    if (this.stream.reloading || !this.stream.socket) return;
+    const shape = shapeOf(this);
+    const key = JSON.stringify(shape);
+    if (key === this.shapeKey) return;
+    this.shapeKey = key;
+    // Copies of items no longer followed would go stale; floors at or below
+    // `applied` can no longer matter (only later changes arrive).
+    for (const id of this.known.keys()) if (!this.shown.has(id) && !this.followed.has(id)) this.known.delete(id);
+    for (const [id, seq] of this.floor) if (seq <= this.stream.applied) this.floor.delete(id);
+    this.stream.setShape(shape, { reload: false });
   }
 
   _snapshotLoaded() {
@@ -196,7 +312,8 @@ export class Catalog extends EventTarget {
     // A load in flight notices the new filter itself (see _loadFirstPage).
     if (this.stream.reloading) return;
     await this.stream.loadSnapshot();
-    this.stream.resume();
+    this.shapeKey = JSON.stringify(this.stream.shape);
+    this.stream.resubscribe();
   }
 
   /** Append the next page (dropping the earliest beyond MAX_PAGES). */
@@ -211,12 +328,16 @@ export class Catalog extends EventTarget {
       this.hi += 1;
       this.bounds[this.hi + 1] = page.next;
       this.end = page.next == null;
-      for (const item of page.items) this._show(item);
+      for (const item of page.items) {
+        this._show(item);
+        this._raise(item.id, page.seq);
+      }
       if (this.hi - this.lo + 1 > MAX_PAGES) {
         this._hideThrough(Number(this.bounds[this.lo + 1]));
         this.lo += 1;
       }
       this.render();
+      this._reshape();
     } catch (error) {
       console.warn("catalog page failed:", error.message);
     } finally {
@@ -235,7 +356,11 @@ export class Catalog extends EventTarget {
       // Twice a page: items added since keep the page reaching its old end.
       const page = await requestJSON(this._url(this.bounds[k], PAGE_SIZE * 2));
       if (view !== this.view || k !== this.lo - 1) return;
-      for (const item of page.items) if (item.id <= upTo) this._show(item);
+      for (const item of page.items) {
+        if (item.id > upTo) continue;
+        this._show(item);
+        this._raise(item.id, page.seq);
+      }
       this.lo = k;
       if (this.hi - this.lo + 1 > MAX_PAGES) {
         this._hideAfter(Number(this.bounds[this.hi]));
@@ -243,6 +368,7 @@ export class Catalog extends EventTarget {
         this.end = false;
       }
       this.render();
+      this._reshape();
     } catch (error) {
       console.warn("catalog page failed:", error.message);
     } finally {
@@ -281,6 +407,14 @@ export class Catalog extends EventTarget {
   /** Follow `socket` (a ReconnectingSocket on /ws/sync/) from the first page's seq. */
   attach(socket) {
     this.stream.attach(socket);
+    // The panels' items come and go with their own sockets and clicks.
+    new MutationObserver(() => this._followSoon()).observe(this.panels, {
+      subtree: true,
+      childList: true,
+      attributes: true,
+      attributeFilter: ["data-item-id", "data-because-item", "data-activity-item", "open"],
+    });
+    this._followSoon();
   }
 
   /** Whether `item` passes the current filter, as the server decides it. */
@@ -305,8 +439,17 @@ export class Catalog extends EventTarget {
     this.root.dataset.seq = String(message.seq);
     if (message.model !== "item") return;
     const id = Number(message.id);
+    const floor = this.floor.get(id);
+    if (floor !== undefined && message.seq <= floor) return; // the copy shown is newer
     const data = message.data;
-    if (message.op === "delete" || !data || data.active === false) {
+    if (message.op === "leave" && !this.followed.has(id)) {
+      // Out of the grid's shape (another category, words, beyond the pages).
+      this.known.delete(id);
+      this._remove(id);
+      return;
+    }
+    // A followed item leaves the shape only by leaving the catalog.
+    if (message.op === "leave" || message.op === "delete" || !data || data.active === false) {
       this.known.delete(id);
       this._remove(id);
       this.dispatchEvent(new CustomEvent("itemremove", { detail: { id } }));

@@ -19,7 +19,7 @@ def test_the_js_stream_subscribes_resumes_on_loss_and_switches_shapes():
     books = {"model": "item", "category": "books"}
     assert result["sent"] == [
         # On open: subscribe after the snapshot's seq, not resume.
-        {"type": "subscribe", "shape": books, "after": 10},
+        {"type": "subscribe", "shape": books, "after": 10, "id": "s1"},
         # A replayed change arrived before "subscribed": dropped, so resume.
         {"type": "resume", "after": 10},
         # prev 21 > applied 20 (moved there by the heartbeat): a loss.
@@ -29,8 +29,23 @@ def test_the_js_stream_subscribes_resumes_on_loss_and_switches_shapes():
             "type": "subscribe",
             "shape": {"model": "item", "category": "games"},
             "after": 30,
+            "id": "s2",
         },
+        # setShape without a reload: subscribe after applied; a "subscribed"
+        # that echoes an earlier id does not end the wait.
+        {
+            "type": "subscribe",
+            "shape": {"model": "item", "category": "games", "also_ids": [7]},
+            "after": 30,
+            "id": "s3",
+        },
+        {"type": "resume", "after": 30},
     ]
     # Gaps in seq are normal; each change applied once, in order.
-    assert result["applied"] == [[12, "upsert"], [17, "leave"], [23, "upsert"]]
-    assert result["final"] == 30
+    assert result["applied"] == [
+        [12, "upsert"],
+        [17, "leave"],
+        [23, "upsert"],
+        [31, "upsert"],
+    ]
+    assert result["final"] == 31

@@ -27,9 +27,14 @@
 // the stream then sends "subscribe" instead of "resume" on every (re)connect,
 // expects gaps in seq, detects a loss by `prev > applied`, and moves
 // `applied` on "subscribed", "resumed" and "heartbeat". setShape(shape)
-// switches to another shape (reloads the snapshot, then subscribes).
-// Changes that arrive while a subscribe is pending may belong to the old
-// shape: they are dropped and, once "subscribed" comes, resumed instead.
+// switches to another shape (reloads the snapshot, then subscribes);
+// setShape(shape, { reload: false }) replaces it without a reload, for a
+// shape that grows by rows the page loaded itself (a page further on, ids of
+// `also_ids`): it subscribes after `applied`, so the server replays the new
+// shape's changes from there. Each subscribe carries an id and only the
+// "subscribed" that echoes the latest one ends the wait. Changes that arrive
+// while a subscribe is pending may belong to the old shape: they are dropped
+// and, once "subscribed" comes, resumed instead.
 //
 // Events: "change" (detail: the change message, applied in seq order),
 // "snapshot" (detail: {seq}) after each (re)load, "seq" (detail: {seq}) after
@@ -42,6 +47,8 @@ export class SyncStream extends EventTarget {
     super();
     this.shape = shape;
     this.subscribePending = false;
+    this.subscribeCount = 0;
+    this.subscribeId = null;
     this.skippedWhileSubscribing = false;
     if (typeof loadSnapshot !== "function") throw new TypeError("loadSnapshot must be a function returning the seq");
     this._load = loadSnapshot;
@@ -94,11 +101,22 @@ export class SyncStream extends EventTarget {
     return this;
   }
 
-  /** Follow another shape (null: the whole stream needs a new socket). */
-  async setShape(shape) {
+  /**
+   * Follow another shape (null: the whole stream needs a new socket).
+   * With `reload: false` the snapshot is kept: the caller holds the new
+   * shape's rows up to `applied` (or newer), and the server replays its
+   * changes after `applied`.
+   */
+  async setShape(shape, { reload = true } = {}) {
     this.shape = shape;
     this.subscribed = false;
-    await this.loadSnapshot();
+    if (reload) await this.loadSnapshot();
+    this.resubscribe();
+  }
+
+  /** Send `subscribe` for the current shape now, whatever was pending. */
+  resubscribe() {
+    this.subscribed = false;
     this.subscribePending = false;
     this.resumePending = false;
     clearTimeout(this.resumeTimer);
@@ -109,7 +127,9 @@ export class SyncStream extends EventTarget {
   resume() {
     if (this.resumePending || this.reloading || this.applied < 0 || !this.socket) return;
     if (this.shape && !this.subscribePending && !this.subscribed) {
-      if (!this.socket.send({ type: "subscribe", shape: this.shape, after: this.applied })) return;
+      const id = `s${++this.subscribeCount}`;
+      if (!this.socket.send({ type: "subscribe", shape: this.shape, after: this.applied, id })) return;
+      this.subscribeId = id;
       this.subscribePending = true;
       this.skippedWhileSubscribing = false;
     } else if (!this.socket.send({ type: "resume", after: this.applied })) return;
@@ -132,6 +152,8 @@ export class SyncStream extends EventTarget {
         } else if (!this.resumePending && message.seq > this.applied) this.resume();
         break;
       case "subscribed":
+        // The answer to an earlier subscribe: the server has yet to switch.
+        if (!this.subscribePending || message.id !== this.subscribeId) break;
         this.resumePending = false;
         this.subscribePending = false;
         clearTimeout(this.resumeTimer);
@@ -143,6 +165,9 @@ export class SyncStream extends EventTarget {
         this._change(message);
         break;
       case "resumed":
+        // A resume sent before the pending subscribe: its end says nothing
+        // of the new shape.
+        if (this.subscribePending) break;
         this.resumePending = false;
         clearTimeout(this.resumeTimer);
         if (this.shape) this.applied = Math.max(this.applied, message.seq);

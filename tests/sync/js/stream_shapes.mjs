@@ -20,7 +20,7 @@ stream.attach(socket);
 socket.dispatchEvent(new Event("open"));                        // -> subscribe after 10
 socket.emit({ type: "hello", seq: 14 });                        // no resume for a shape
 socket.emit({ type: "change", seq: 12, op: "upsert", id: 1, prev: 10 });   // replay
-socket.emit({ type: "subscribed", seq: 14, id: null });         // skipped one -> resume after 10
+socket.emit({ type: "subscribed", seq: 14, id: "s1" });         // skipped one -> resume after 10
 socket.emit({ type: "change", seq: 12, op: "upsert", id: 1, prev: 10 });
 socket.emit({ type: "resumed", seq: 14 });
 socket.emit({ type: "change", seq: 17, op: "leave", id: 1, prev: 14 });    // a gap is normal
@@ -30,6 +30,14 @@ socket.emit({ type: "change", seq: 23, op: "upsert", id: 2, prev: 20 });   // th
 socket.emit({ type: "resumed", seq: 24 });
 snapshotSeq = 30;
 await stream.setShape({ model: "item", category: "games" });   // new snapshot, new subscribe
+socket.emit({ type: "subscribed", seq: 30, id: "s2" });
+// The page adds rows of its own (ids its panels show): no reload, after applied.
+await stream.setShape({ model: "item", category: "games", also_ids: [7] }, { reload: false });
+socket.emit({ type: "change", seq: 31, op: "upsert", id: 5, prev: 30 });   // old shape: dropped
+socket.emit({ type: "subscribed", seq: 30, id: "s2" });         // a late echo: not ours
+socket.emit({ type: "subscribed", seq: 31, id: "s3" });         // skipped one -> resume after 30
+socket.emit({ type: "change", seq: 31, op: "upsert", id: 7, prev: 30 });
+socket.emit({ type: "resumed", seq: 31 });
 const result = { sent: socket.sent, applied, final: stream.applied };
 clearTimeout(stream.resumeTimer);
 console.log(JSON.stringify(result));
