@@ -38,7 +38,7 @@ from bench.figures import print_table, summarize_ms, write_json
 from bench.loadpool import WorkerPool
 from bench.procfs import now, raise_nofile
 from bench.servers import start_recsite
-from bench.soak_clients import shop_worker, sync_worker
+from bench.soak_clients import DRAIN_MAX_SECS, shop_worker, sync_worker
 from bench.soak_probes import RedisProbe, latest_seq, metrics, server_tcp
 from tests.support.servers import free_port
 
@@ -57,6 +57,7 @@ class Soak:
         self.redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
         self.redis_port = int(self.redis_url.rsplit(":", 1)[1].split("/")[0])
         self.saves: list[float] = []
+        self.save_ms: list[float] = []  # per change: the committer's save + commit
         self.last_cpu: tuple[float, float] | None = None
 
     # --- setup and teardown ----------------------------------------------------------
@@ -227,7 +228,9 @@ class Soak:
             if t >= end_at:
                 break
             if t >= next_save:
-                self.saves.extend(self.committer.save(1))
+                sent = self.committer.save(1)
+                self.saves.extend(sent)
+                self.save_ms.append((now() - sent[0]) * 1000)
                 # A late save is not made up with a burst: the rate stays 1/interval.
                 next_save = max(next_save + a.change_every, now())
             if rss_start is None and t >= measure_at:
@@ -236,15 +239,19 @@ class Soak:
             elif t >= next_sample:
                 self.sample(t - start_at, "warm" if t < measure_at else "load")
                 next_sample += a.every
+                if a.churn:
+                    self.followers.ask("drop", max(1, a.churn // a.workers))
             time.sleep(max(0.0, min(next_save, next_sample, end_at) - now()))
         end_row = self.sample(now() - start_at, "end")
         final_seq = latest_seq(self.server.port)
         print(f"draining (final seq {final_seq})…", flush=True)
         sync = self.followers.ask(
-            "finish", final_seq, a.drain, timeout_secs=a.drain + 60
+            "finish", final_seq, a.drain, timeout_secs=DRAIN_MAX_SECS + a.drain + 60
         )
         shop = (
-            self.shoppers.ask("finish", final_seq, a.drain, timeout_secs=a.drain + 60)
+            self.shoppers.ask(
+                "finish", final_seq, a.drain, timeout_secs=DRAIN_MAX_SECS + a.drain + 60
+            )
             if self.shoppers
             else []
         )
@@ -289,7 +296,10 @@ class Soak:
             "warmup_secs": a.warmup,
             "duration_secs": a.duration,
             "heartbeat_secs": a.heartbeat,
+            "churn_per_status": a.churn,
             "changes_saved": len(self.saves),
+            "changes_per_sec": round(len(self.saves) / (a.warmup + a.duration), 3),
+            "save_ms": summarize_ms(self.save_ms),
             "final_seq": final_seq,
             "seq_advance_since_first_sample": seq_check,
             "rss_start_kib": start["rss_kib"],
@@ -349,7 +359,12 @@ class Soak:
                 f"{out['rss_slope_kib_per_min']:+.0f} KiB/min",
                 "",
             ),
-            ("changes saved", f"{out['changes_saved']:,}", ""),
+            (
+                "changes saved (per s; save + commit p50 / p99)",
+                f"{out['changes_saved']:,} ({out['changes_per_sec']:.2f}/s; "
+                f"{_ms(out['save_ms'])})",
+                f"{1 / self.args.change_every:g}/s",
+            ),
             ("changes lost (expected - delivered)", f"{out['changes_lost']:,}", "0"),
             (
                 "gaps seen / resumes / resets / reconnects",
@@ -357,19 +372,19 @@ class Soak:
                 f"{out['sync']['resets']} / {out['sync']['reconnects']}",
                 "",
             ),
-            ("change delivery p50 / p99", f"{cl['p50']} / {cl['p99']} ms", ""),
+            ("change delivery p50 / p99", _ms(cl), ""),
             (
                 "events sent / acked",
                 f"{out['events_sent']:,} / {out['events_acked']:,}",
                 "",
             ),
-            ("events lost (sent - acked)", f"{out['events_lost']:,}", "0"),
-            ("event → list p50 / p99", f"{el['p50']} / {el['p99']} ms", ""),
             (
-                "ack p50 / p99",
-                f"{out['ack_ms']['p50']} / {out['ack_ms']['p99']} ms",
-                "",
+                "events lost (sent - acked)",
+                f"{out['events_lost']:,}",
+                "0",
             ),
+            ("event → list p50 / p99", _ms(el), ""),
+            ("ack p50 / p99", _ms(out["ack_ms"]), ""),
             (
                 "send queue to clients start → end",
                 f"{qs['ws_sendq_kib']} → {qe['ws_sendq_kib']} KiB",
@@ -440,6 +455,12 @@ def _slope_per_min(rows: list[dict[str, Any]], key: str) -> float:
     return round(float(np.polyfit(x, y, 1)[0]), 1)
 
 
+def _ms(summary: dict[str, Any]) -> str:
+    if not summary["count"]:
+        return "-"
+    return f"{summary['p50']:,.1f} / {summary['p99']:,.1f} ms"
+
+
 def _f(value: float | None) -> str:
     return "-" if value is None else f"{value:.0f}"
 
@@ -471,7 +492,10 @@ def main() -> None:
         "--every", type=float, default=10.0, help="Seconds between status lines."
     )
     parser.add_argument(
-        "--drain", type=float, default=30.0, help="Seconds to wait for stragglers."
+        "--drain",
+        type=float,
+        default=30.0,
+        help="After the load: wait for stragglers until none arrives for this long.",
     )
     parser.add_argument(
         "--heartbeat",
@@ -487,6 +511,12 @@ def main() -> None:
         type=int,
         default=1,
         help="Processes holding the users' sockets.",
+    )
+    parser.add_argument(
+        "--churn",
+        type=int,
+        default=0,
+        help="Sync sockets the clients drop at every status line (they resume).",
     )
     parser.add_argument(
         "--db", default="recsite_soak", help="PostgreSQL database of the soak."
