@@ -239,21 +239,29 @@ def search_explain(*, filters: ItemFilter, after: int | None = None) -> dict[str
     """Return how a search page is read: the plan chosen and EXPLAIN ANALYZE of it.
 
     For operators and ``bench/catalog.py``: ``{"plan": "gin" | "walk",
-    "explain": [line, ...]}`` of the GIN query (the walk's window query is
-    not shown). PostgreSQL only; the query runs.
+    "explain": [line, ...]}``, the queries :func:`items_page` runs for the
+    first page (the walk's window, then the GIN read if it ran), each
+    explained under the settings it ran with. PostgreSQL only.
     """
+    statements: list[tuple[str, Any]] = []
+
+    def capture(execute, sql, params, many, context):
+        statements.append((sql, params))
+        return execute(sql, params, many, context)
+
     with transaction.atomic():
-        plan, query = _search_plan(filters, after=after)
-        sql, params = query[:PAGE_LIMIT_DEFAULT].query.sql_with_params()
+        plan, _ = _search_plan(filters, after=after)
+        with connection.execute_wrapper(capture):
+            _search_rows(filters, after=after, count=PAGE_LIMIT_DEFAULT + 1)
+        lines: list[str] = []
         with connection.cursor() as cursor:
-            if plan == "gin":
-                cursor.execute(
-                    "SELECT set_config('enable_indexscan', 'off', true), "
-                    "set_config('enable_seqscan', 'off', true)"
-                )
-            cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS) {sql}", params)
-            lines = [row[0] for row in cursor.fetchall()]
-            transaction.set_rollback(True)
+            for sql, params in statements:
+                if sql.startswith(("EXPLAIN", "SELECT set_config")):
+                    cursor.execute(sql, params)  # the settings the read ran with
+                    continue
+                cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS) {sql}", params)
+                lines += [row[0] for row in cursor.fetchall()]
+        transaction.set_rollback(True)
     return {"plan": plan, "explain": lines}
 
 
