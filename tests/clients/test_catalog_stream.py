@@ -229,3 +229,24 @@ def test_a_shape_sees_its_category_only_and_an_item_leaving_it(live_servers, tmp
     finally:
         for process in restarted:
             process.stop()
+
+
+def test_an_ids_shape_loads_and_follows_those_items_only(live_servers):
+    items = catalog(9)
+    watched = [items[2].pk, items[7].pk]
+    server = live_servers()
+
+    async def scenario() -> None:
+        stream = CatalogStream(server.http_url, backoff=FAST, shape={"ids": watched})
+        events = aiter(stream)
+        first = await next_event(events)
+        assert isinstance(first, Reloaded) and sorted(first.items) == watched
+        await asyncio.to_thread(rename_elsewhere, [items[3].pk, items[7].pk], "Renamed")
+        edit = await next_event(events)
+        assert isinstance(edit, Upsert) and edit.id == items[7].pk
+        assert edit.data["title"] == f"Renamed {items[7].pk}"
+        with pytest.raises(TimeoutError):
+            await next_event(events, timeout=1.0)  # items[3]: not listed
+        await events.aclose()
+
+    asyncio.run(scenario())

@@ -77,10 +77,11 @@ class CatalogStream:
         self.open_timeout = open_timeout
         self.page_limit = page_limit
         self.snapshot = snapshot
-        # A shape: {"category":…, "q":…, "min_price":…, "max_price":…} (any of).
-        # An ``ids`` shape has no HTTP snapshot to start from (yet).
-        if shape and (set(shape) - {"category", "q", "min_price", "max_price"}):
-            raise ValueError("shape keys: category, q, min_price, max_price")
+        # A shape: {"category":…, "q":…, "min_price":…, "max_price":…, "ids":[…]}
+        # (any of); each has its HTTP snapshot filter. ``also_ids`` would need
+        # a second snapshot and per-row floors (protocol client rule 8).
+        if shape and (set(shape) - {"category", "q", "min_price", "max_price", "ids"}):
+            raise ValueError("shape keys: category, q, min_price, max_price, ids")
         self.shape = {"model": "item", **shape} if shape else None
         self.headers = dict(headers or {})
         self.applied: int | None = None  # seq of the last event yielded
@@ -140,7 +141,11 @@ class CatalogStream:
     async def _reload(self, http: httpx.AsyncClient, reason: str) -> Reloaded:
         params = None
         if self.shape:
-            params = {k: v for k, v in self.shape.items() if k != "model"}
+            params = {
+                k: ",".join(map(str, v)) if k == "ids" else v
+                for k, v in self.shape.items()
+                if k != "model"
+            }
         seq, items = await load_snapshot(
             http,
             params,
