@@ -29,7 +29,8 @@ changes_recorded = Signal(use_caching=True)
 changes_broadcast = Signal(use_caching=True)
 
 #: A channel-layer send failed; clients recover through resume and the hub.
-#: Arguments: ``kind`` (str, ``"change"``), ``first_seq``, ``last_seq`` (int).
+#: Arguments: ``kind`` (str, ``"change"``, or ``"reset"`` for a reset point),
+#: ``first_seq``, ``last_seq`` (int).
 broadcast_failed = Signal(use_caching=True)
 
 #: A latest committed seq was read (a handshake, every heartbeat, the stream
