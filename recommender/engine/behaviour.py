@@ -18,6 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
+from recommender.engine.carveout import ridge_choose
 from recommender.engine.linalg import spd_inverse
 from recommender.engine.sequence import (
     sequence_knn_neighbours,
@@ -26,7 +27,7 @@ from recommender.engine.sequence import (
 )
 from recommender.engine.serialisation import behaviour_pack, behaviour_unpack
 from recommender.engine.similarity import EPSILON
-from recommender.engine.types import FitParams, Interactions, ProgressFn
+from recommender.engine.types import FitParams, Interactions, ProgressFn, ScoreParams
 
 __all__ = ["Behaviour"]
 
@@ -387,19 +388,48 @@ def _sequence_fit(
     keep = column[item_idx] >= 0
     order = np.lexsort((items[keep], stamps[keep], user_idx[keep]))
     _, users = np.unique(user_idx[keep][order], return_inverse=True)
+    users = users.astype(np.int64)
+    cols = column[item_idx[keep][order]]
+    if method == "slist":
+        lam = p.sequence_lambda
+        choice = ridge_choose(
+            users,
+            cols,
+            linked.shape[0],
+            alpha=p.sequence_alpha,
+            tau=p.sequence_tau,
+            tau_target=p.sequence_tau_target,
+            normalise=p.sequence_normalise,
+            scales=p.sequence_lambda_scales if p.sequence_lambda_relative else (),
+            half_life=ScoreParams().history_half_life_events,
+            progress=say,
+        )
+        if choice is not None:
+            lam = choice.scale
+            say(
+                "carve-out ridge choice: "
+                + ", ".join(
+                    f"{scale:g} -> {later:.4f}/{following:.4f}"
+                    for scale, (later, following) in choice.scores.items()
+                )
+                + f"; chose {lam:g}"
+            )
     seq = sequence_rows(
-        users.astype(np.int64),
-        column[item_idx[keep][order]],
+        users,
+        cols,
         linked.shape[0],
         tau=p.sequence_tau,
+        tau_target=p.sequence_tau_target,
     )
     if method == "slist":
         return sequence_neighbours(
             seq,
             alpha=p.sequence_alpha,
-            lam=p.sequence_lambda,
+            lam=lam,
             n_keep=p.neighbours,
             progress=say,
+            normalise=p.sequence_normalise,
+            lam_relative=p.sequence_lambda_relative,
         )
     return sequence_knn_neighbours(
         seq, alpha=p.sequence_alpha, n_keep=p.neighbours, progress=say

@@ -9,12 +9,17 @@ WWW 2021):
   other one -- an EASE-like model over user rows;
 * **transition** (SLIT): the items a user had met up to position ``t``,
   weighted ``exp(-(t - s) / tau)`` by how far back position ``s`` is, should
-  predict the items that follow, weighted ``exp(-(s - t - 1) / tau)`` by how
-  soon they come.
+  predict the items that follow, weighted ``exp(-(s - t - 1) / tau_target)``
+  by how soon they come (SLIST uses one scale for both; a long input scale
+  with a short target one reads a long context to predict the next event).
 
 Minimising ``alpha * |X - X B|^2 + (1 - alpha) * |Y - Z B|^2 + lam * |B|^2``
 over the stacked rows gives ``B = (S^T S + lam I)^{-1} S^T T`` with ``S`` the
-stacked inputs and ``T`` the stacked targets. Only the top ``N`` positive
+stacked inputs and ``T`` the stacked targets. The rows are not normalised
+(the reference code's ``l1`` row scaling is an option) and ``lam`` may be
+given as a multiple of the mean Gram diagonal, so one value means the same
+on data of any size (:mod:`recommender.engine.carveout` chooses it on a
+carve-out of the data being fitted). Only the top ``N`` positive
 weights per source item are kept, as a CSR matrix, so the live scoring path
 reads it exactly like the EASE neighbours and costs the same per event.
 
@@ -38,9 +43,11 @@ from recommender.engine.types import ProgressFn
 
 __all__ = [
     "SequenceRows",
+    "gram_diagonal_mean",
     "sequence_knn_neighbours",
     "sequence_neighbours",
     "sequence_rows",
+    "sequence_system",
 ]
 
 #: Position weights below this are dropped (``exp(-7) ~ 0.001``): the window
@@ -72,6 +79,7 @@ def sequence_rows(
     n_cols: int,
     *,
     tau: float,
+    tau_target: float | None = None,
 ) -> SequenceRows:
     """Return the similarity and transition rows of time-ordered events.
 
@@ -84,7 +92,12 @@ def sequence_rows(
         Column (item) of each event, in ``[0, n_cols)``.
     n_cols : int
     tau : float
-        Position scale of the transition weights, in events.
+        Position scale of the inputs (the items up to position ``t``), in
+        events: an item ``d`` events back weighs ``exp(-d / tau)``.
+    tau_target : float, optional
+        Position scale of the targets (the items after ``t``); ``tau`` when
+        omitted, as in SLIST. A short one teaches "what comes next" from a
+        long context.
 
     Returns
     -------
@@ -106,17 +119,17 @@ def sequence_rows(
         dtype=np.float32,
     )
     x.data[:] = 1.0
-    window = max(1, int(np.ceil(_WINDOW_TAUS * tau)))
+    tau_out = tau if tau_target is None else tau_target
     z_parts: list[tuple[NDArray, NDArray, NDArray]] = []
     y_parts: list[tuple[NDArray, NDArray, NDArray]] = []
-    for d in range(window):
-        weight = np.float32(np.exp(-d / tau))
+    for d in range(max(1, int(np.ceil(_WINDOW_TAUS * tau)))):
         # Event at position s is input d steps back of prefix t = s + d ...
         ok = pos + d <= length_e - 2
-        z_parts.append((row_base[ok] + pos[ok] + d, col[ok], weight))
+        z_parts.append((row_base[ok] + pos[ok] + d, col[ok], np.exp(-d / tau)))
+    for d in range(max(1, int(np.ceil(_WINDOW_TAUS * tau_out)))):
         # ... and target d steps after the first one of prefix t = s - 1 - d.
         ok = pos - 1 - d >= 0
-        y_parts.append((row_base[ok] + pos[ok] - 1 - d, col[ok], weight))
+        y_parts.append((row_base[ok] + pos[ok] - 1 - d, col[ok], np.exp(-d / tau_out)))
 
     def _stack(parts: list[tuple[NDArray, NDArray, NDArray]]) -> sp.csr_matrix:
         rows = np.concatenate([r for r, _, _ in parts])
@@ -164,6 +177,43 @@ def _csr(parts: list[tuple], n: int) -> sp.csr_matrix:
     return out
 
 
+def sequence_system(
+    seq: SequenceRows, *, alpha: float, normalise: str
+) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """Return the stacked (inputs, targets) rows of the SLIST regression.
+
+    Parameters
+    ----------
+    seq : SequenceRows
+    alpha : float
+        Share of the similarity view.
+    normalise : {"none", "l1"}
+        ``l1`` scales every input row to sum 1 (the reference code's
+        default); ``none`` keeps the binary and position-weighted rows.
+
+    Returns
+    -------
+    inputs, targets : scipy.sparse.csr_matrix of shape (n_users + n_prefixes, n), float32
+    """
+    if normalise not in {"none", "l1"}:
+        raise ValueError(f"unknown normalisation {normalise!r}")
+    a, b = np.float32(np.sqrt(alpha)), np.float32(np.sqrt(1.0 - alpha))
+    x, z = (_l1_rows(seq.x), _l1_rows(seq.z)) if normalise == "l1" else (seq.x, seq.z)
+    inputs = sp.vstack([x * a, z * b]).tocsr()
+    targets = sp.vstack([seq.x * a, seq.y * b]).tocsr()
+    return inputs, targets
+
+
+def gram_diagonal_mean(inputs: sp.csr_matrix) -> float:
+    """Return the mean diagonal of ``inputs^T inputs`` (the ridge's unit).
+
+    A ridge given as a multiple of it means the same on a small and a large
+    data set: the diagonal grows with the number of users and events.
+    """
+    squares = np.asarray(inputs.multiply(inputs).sum(axis=0), dtype=np.float64)
+    return max(float(squares.mean()), EPSILON)
+
+
 def sequence_neighbours(
     seq: SequenceRows,
     *,
@@ -171,6 +221,8 @@ def sequence_neighbours(
     lam: float,
     n_keep: int,
     progress: ProgressFn,
+    normalise: str = "none",
+    lam_relative: bool = False,
 ) -> sp.csr_matrix:
     """Return SLIST weights pruned to the top ``n_keep`` per source item.
 
@@ -185,6 +237,10 @@ def sequence_neighbours(
     n_keep : int
         Links kept per source item.
     progress : callable
+    normalise : {"none", "l1"}
+        Input row scaling (see :func:`sequence_system`).
+    lam_relative : bool
+        ``lam`` is a multiple of the mean Gram diagonal, not an absolute value.
 
     Returns
     -------
@@ -193,11 +249,13 @@ def sequence_neighbours(
         diagonal (an item never recommends itself).
     """
     n = seq.x.shape[1]
-    a, b = np.float32(np.sqrt(alpha)), np.float32(np.sqrt(1.0 - alpha))
-    # Inputs are l1-normalised per row, as in SLIST: a long history or prefix
-    # spreads one unit of evidence, so heavy users do not dominate the Gram.
-    inputs = sp.vstack([_l1_rows(seq.x) * a, _l1_rows(seq.z) * b]).tocsr()
-    targets = sp.vstack([seq.x * a, seq.y * b]).tocsr()
+    # Unnormalised rows by default: l1 rows make a long history spread one
+    # unit of evidence, which on user-long "sessions" drowns every Gram entry
+    # under the ridge and leaves little more than co-occurrence counts
+    # (docs/evaluation.md: -0.010 NDCG@10 for the reported SLIST).
+    inputs, targets = sequence_system(seq, alpha=alpha, normalise=normalise)
+    if lam_relative:
+        lam = lam * gram_diagonal_mean(inputs)
     gram = (inputs.T @ inputs).toarray().astype(np.float32)
     gram[np.diag_indices(n)] += np.float32(lam)
     # Dense, so B = P @ cross runs in BLAS: with position windows of tens of

@@ -125,11 +125,25 @@ class FitParams:
         Share of the similarity view in the order-aware models (1: no
         transitions, 0: transitions only).
     sequence_lambda : float
-        L2 regularisation of SLIST (its inputs are l1-normalised rows, so it
-        is on a much smaller scale than ``ease_lambda``).
+        L2 regularisation of SLIST: a multiple of the mean Gram diagonal when
+        ``sequence_lambda_relative`` (so it means the same on data of any
+        size), else the value added to the diagonal.
+    sequence_lambda_relative : bool
+    sequence_lambda_scales : tuple of float
+        Candidate multiples of the mean Gram diagonal; when two or more are
+        given, the fit chooses among them on a carve-out of its own data (the
+        last 20 % of each user's events; see :mod:`recommender.engine.carveout`)
+        and ``sequence_lambda`` is only the fallback for data too small to
+        judge.
     sequence_tau : float
-        Position scale of the transitions, in events: an item ``d`` events
-        before (or after) a position weighs ``exp(-d / tau)``.
+        Position scale of the transition inputs, in events: an item ``d``
+        events before a position weighs ``exp(-d / tau)``.
+    sequence_tau_target : float or None
+        Position scale of the transition targets: an item ``d`` events after
+        the next one weighs ``exp(-d / tau_target)`` (None: ``sequence_tau``,
+        as in SLIST).
+    sequence_normalise : {"none", "l1"}
+        Row scaling of the inputs (``l1``: the SLIST reference code's).
     dense_max_items : int
         Largest item count for a dense inverse (memory ~ 8 n^2 bytes).
     neighbours : int
@@ -144,8 +158,12 @@ class FitParams:
     method: str = "auto"
     ease_lambda: float = 200.0
     sequence_alpha: float = 0.2
-    sequence_lambda: float = 30.0
-    sequence_tau: float = 2.0
+    sequence_lambda: float = 5.0
+    sequence_lambda_relative: bool = True
+    sequence_lambda_scales: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0, 16.0)
+    sequence_tau: float = 7.0
+    sequence_tau_target: float | None = 0.5
+    sequence_normalise: str = "none"
     dense_max_items: int = 20_000
     neighbours: int = 200
     min_item_events: int = 3
@@ -174,7 +192,7 @@ class ScoreParams:
     """
 
     history_half_life_events: float = 3.0
-    action_power: float = 2.0
+    action_power: float = 0.5
     behaviour_weight: float = 1.0
     content_weight: float = 0.2
     popularity_weight: float = 0.02

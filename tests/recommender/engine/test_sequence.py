@@ -13,6 +13,7 @@ from recommender.engine import (
     Interactions,
 )
 from recommender.engine.actions import ACTION_WEIGHTS
+from recommender.engine.carveout import carveout_split, ridge_choose
 from recommender.engine.sequence import (
     sequence_knn_neighbours,
     sequence_neighbours,
@@ -111,7 +112,8 @@ def test_transition_rows_weigh_items_by_their_distance_from_the_position():
     assert rows.y.toarray() == pytest.approx(y, abs=1e-6)
 
 
-def test_slist_weights_match_the_closed_form_computed_densely():
+@pytest.mark.parametrize("normalise", ["none", "l1"])
+def test_slist_weights_match_the_closed_form_computed_densely(normalise):
     users, cols = _encode(SEQUENCES)
     alpha, lam, tau = 0.4, 0.5, 1.0
     got = sequence_neighbours(
@@ -120,10 +122,13 @@ def test_slist_weights_match_the_closed_form_computed_densely():
         lam=lam,
         n_keep=6,
         progress=_noop,
+        normalise=normalise,
     ).toarray()
     x, z, y = _brute_rows(SEQUENCES, 6, tau)
 
     def l1(m):
+        if normalise == "none":
+            return m
         s = m.sum(axis=1, keepdims=True)
         return m / np.where(s > 0, s, 1)
 
@@ -172,14 +177,22 @@ WORLD = (
 )
 
 
-@pytest.fixture(scope="module", params=["slist", "sequence-knn"])
+@pytest.fixture(scope="module", params=["slist", "sequence-knn", "slist-tuned"])
 def engine(request) -> Engine:
+    # Three times the shoppers: enough for the fit to choose its own ridge on
+    # a carve-out (with 16 it keeps the default).
+    world = WORLD * 3 if request.param == "slist-tuned" else WORLD
+    method = request.param.removesuffix("-tuned")
+    said: list[str] = []
     behaviour = Behaviour.fit(
-        _interactions(WORLD),
+        _interactions(world),
         now=NOW,
-        params=FitParams(method=request.param, min_item_events=1),
+        params=FitParams(method=method, min_item_events=1),
+        progress=said.append,
     )
-    assert behaviour.method == request.param
+    assert behaviour.method == method
+    chose = any("chose" in message for message in said)
+    assert chose == (request.param == "slist-tuned")
     catalog = _catalog(14, [0] * 6 + [1] * 6 + [2, 3])
     return Engine(catalog, behaviour)
 
@@ -226,3 +239,102 @@ def test_the_fitted_model_survives_serialisation(engine):
     assert again.method == engine.behaviour.method
     assert (again.neighbours != engine.behaviour.neighbours).nnz == 0
     assert isinstance(again.neighbours, sp.csr_matrix)
+
+
+def test_transition_targets_can_have_their_own_position_scale():
+    users, cols = _encode(SEQUENCES)
+    rows = sequence_rows(users, cols, 6, tau=2.0, tau_target=0.5)
+    _, z_long, _ = _brute_rows(SEQUENCES, 6, tau=2.0)
+    _, _, y_short = _brute_rows(SEQUENCES, 6, tau=0.5)
+    assert rows.z.toarray() == pytest.approx(z_long, abs=1e-6)
+    assert rows.y.toarray() == pytest.approx(y_short, abs=1e-6)
+
+
+def test_the_carve_out_is_each_users_last_fifth_by_time():
+    lengths = [3, 4, 5, 9, 10, 23]
+    users = np.repeat(np.arange(len(lengths)), lengths).astype(np.int64)
+    out = carveout_split(users)
+    start = 0
+    for n in lengths:
+        got = out[start : start + n]
+        expected = np.zeros(n, dtype=bool)
+        if n >= 5:
+            expected[n - max(1, int(0.2 * n)) :] = True
+        assert got.tolist() == expected.tolist()
+        start += n
+
+
+def _carve_world(seed: int = 0) -> tuple[np.ndarray, np.ndarray, int]:
+    """Return 40 users browsing one of two 8-item aisles in a noisy order."""
+    rng = np.random.default_rng(seed)
+    users, cols = [], []
+    for user in range(40):
+        aisle = np.arange(8) + 8 * (user % 2)
+        order = aisle[np.argsort(np.arange(8) + rng.normal(0, 1.5, 8))]
+        length = int(rng.integers(5, 9))
+        users += [user] * length
+        cols += order[:length].tolist()
+    return np.asarray(users, dtype=np.int64), np.asarray(cols, dtype=np.int64), 16
+
+
+def test_the_ridge_is_judged_by_the_lists_the_carved_model_would_give():
+    users, cols, n = _carve_world()
+    alpha, tau, tau_target, half_life = 0.3, 2.0, 0.5, 3.0
+    choice = ridge_choose(
+        users,
+        cols,
+        n,
+        alpha=alpha,
+        tau=tau,
+        tau_target=tau_target,
+        normalise="none",
+        scales=(0.5, 4.0),
+        half_life=half_life,
+        k=3,
+        progress=_noop,
+    )
+    assert choice is not None and choice.users == 40
+    assert set(choice.scores) == {0.5, 4.0}
+    assert choice.scale == max(choice.scores, key=lambda s: choice.scores[s][0])
+    # The same figure from the dense closed form and lists ranked one by one.
+    out = carveout_split(users)
+    kept_u, kept_c = users[~out], cols[~out]
+    seqs = [kept_c[kept_u == u].tolist() for u in range(40)]
+    x, z, _ = _brute_rows(seqs, n, tau)
+    _, _, y = _brute_rows(seqs, n, tau_target)
+    inputs = np.vstack([np.sqrt(alpha) * x, np.sqrt(1 - alpha) * z])
+    targets = np.vstack([np.sqrt(alpha) * x, np.sqrt(1 - alpha) * y])
+    unit = float((inputs**2).sum(axis=0).mean())
+    for scale, (later, _) in choice.scores.items():
+        b = np.linalg.solve(
+            inputs.T @ inputs + scale * unit * np.eye(n), inputs.T @ targets
+        )
+        ndcgs = []
+        for u, seq in enumerate(seqs):
+            weights = 0.5 ** (np.arange(len(seq) - 1, -1, -1) / half_life)
+            score = weights @ b[seq]
+            score[seq] = -np.inf
+            top = np.argsort(-score, kind="stable")[:3]
+            relevant = set(cols[(users == u) & out].tolist()) - set(seq)
+            dcg = sum(1 / np.log2(r + 2) for r, i in enumerate(top) if i in relevant)
+            ideal = sum(1 / np.log2(r + 2) for r in range(min(3, len(relevant))))
+            ndcgs.append(dcg / ideal if relevant else 0.0)
+        assert later == pytest.approx(np.mean(ndcgs), abs=1e-4)
+
+
+def test_too_few_users_to_judge_keep_the_default_ridge():
+    users, cols, n = _carve_world()
+    few = users < 10
+    choice = ridge_choose(
+        users[few],
+        cols[few],
+        n,
+        alpha=0.3,
+        tau=2.0,
+        tau_target=0.5,
+        normalise="none",
+        scales=(0.5, 4.0),
+        half_life=3.0,
+        progress=_noop,
+    )
+    assert choice is None
