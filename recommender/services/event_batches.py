@@ -143,7 +143,8 @@ class EventBatcher:
                 ingested = await self._score(events=events, recorded=recorded)
             except Exception as exc:
                 for later in listed:
-                    if later is not None:
+                    # A socket that closed meanwhile cancelled its wait.
+                    if later is not None and not later.done():
                         later.set_exception(exc)
                 continue
             self._listed(batch, listed, ingested)
@@ -160,8 +161,8 @@ class EventBatcher:
         for (event, _), later, outcome in zip(
             batch, listed, ingested.outcomes, strict=True
         ):
-            if later is None or isinstance(outcome, UnknownItem):
-                continue
+            if later is None or later.done() or isinstance(outcome, UnknownItem):
+                continue  # done: its socket closed and stopped waiting
             stored, message = outcome
             text = None
             if message is not None:

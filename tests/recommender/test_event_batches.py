@@ -219,6 +219,33 @@ async def test_batcher_acks_a_stored_event_before_its_batch_is_scored() -> None:
     assert scored.stored.event_id == 0
 
 
+async def test_a_socket_that_stops_waiting_leaves_its_batch_answered() -> None:
+    release = threading.Event()
+
+    def slow_listed(*, events: list[NewEvent], recorded: list) -> Ingested:
+        release.wait(10)
+        return _scored_batch(events=events, recorded=recorded)
+
+    batcher = EventBatcher(_stored_batch([]), slow_listed)
+    first, second = await asyncio.wait_for(
+        asyncio.gather(
+            batcher.submit(NewEvent(1, 1, "view", "a")),
+            batcher.submit(NewEvent(2, 1, "view", "b")),
+        ),
+        timeout=10,
+    )
+    # The first socket closes while its list is scored: its wait is cancelled.
+    waiting = asyncio.ensure_future(first.listed)
+    await asyncio.sleep(0)
+    waiting.cancel()
+    release.set()
+    scored = await asyncio.wait_for(second.listed, timeout=10)
+    assert isinstance(scored, Scored)
+    # The batcher goes on with the next batch.
+    third = await asyncio.wait_for(batcher.submit(NewEvent(3, 1, "view", "c")), 10)
+    assert isinstance(await asyncio.wait_for(third.listed, 10), Scored)
+
+
 async def test_a_scoring_failure_reaches_the_list_not_the_ack() -> None:
     def failing(*, events: list[NewEvent], recorded: list) -> Ingested:
         raise ConnectionError("database went away after the commit")
