@@ -6,7 +6,11 @@ the title; bench/fanout.py's machinery):
 
 - *unfiltered*: N sockets without a subscription (today's fan-out: every
   change reaches every socket);
-- *shaped*: N sockets, socket i subscribed to ``{"category": ids[i % 12]}``.
+- *shaped*: N sockets, socket i subscribed to ``{"category": ids[i % 12]}``;
+- *dashboards*: the same, each shape also listing 20 ``also_ids`` of its own
+  (as a dashboard lists the items of its panels), ids the committer never
+  saves: the deliveries must be the *shaped* pass's, and the CPU per change
+  shows whether sockets with distinct ``also_ids`` still share one verdict.
 
 For every change it reports how many sockets received it, whether every
 receiver's category is the change's (no socket outside the shape got it)
@@ -22,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import random
 import re
 import time
 from collections import Counter
@@ -49,16 +54,32 @@ _SENT = re.compile(rb"bench t=([0-9.]+)")
 _CATEGORY = re.compile(rb'"category_id":(\d+)')
 
 
+#: ``also_ids`` of the dashboards pass come from here: items past the first
+#: 500 (the committer saves among those), within a 10,000-item catalog.
+ALSO_IDS_RANGE = range(2_000, 10_000)
+ALSO_IDS_PER_SOCKET = 20
+
+
 def shaped_worker(
-    conn: Any, port: int, count: int, categories: list[int] | None, concurrency: int
+    conn: Any,
+    port: int,
+    count: int,
+    categories: list[int] | None,
+    concurrency: int,
+    also_ids: bool = False,
 ) -> None:
     """Hold ``count`` sockets (subscribed round-robin to ``categories``, if any)."""
     raise_nofile()
-    asyncio.run(_worker(conn, port, count, categories, concurrency))
+    asyncio.run(_worker(conn, port, count, categories, concurrency, also_ids))
 
 
 async def _worker(
-    conn: Any, port: int, count: int, categories: list[int] | None, concurrency: int
+    conn: Any,
+    port: int,
+    count: int,
+    categories: list[int] | None,
+    concurrency: int,
+    also_ids: bool,
 ) -> None:
     # (arrival time, socket's category or -1, payload) of every change frame.
     arrivals: list[tuple[float, int, bytes]] = []
@@ -75,7 +96,9 @@ async def _worker(
         if data.startswith(b'{"type":"hello"') and categories:
             category = categories[next(numbering) % len(categories)]
             client.state["category"] = category
-            shape = {"model": "item", "category": category}
+            shape: dict[str, Any] = {"model": "item", "category": category}
+            if also_ids:
+                shape["also_ids"] = random.sample(ALSO_IDS_RANGE, ALSO_IDS_PER_SOCKET)
             client.send_text(json.dumps({"type": "subscribe", "shape": shape}))
         if data.startswith(b'{"type":"%s"' % wanted.encode()):
             ready += 1
@@ -148,6 +171,7 @@ def measure(
     changes: int,
     interval_secs: float,
     workers: int,
+    also_ids: bool = False,
 ) -> dict[str, Any]:
     """Broadcast ``changes`` item saves to ``sockets`` sockets; return the figures."""
     shares = [
@@ -155,7 +179,10 @@ def measure(
     ]
     pool = WorkerPool(
         shaped_worker,
-        [(server.port, share, categories, max(1, 100 // workers)) for share in shares],
+        [
+            (server.port, share, categories, max(1, 100 // workers), also_ids)
+            for share in shares
+        ],
         hello_secs=90 + sockets / 20,
     )
     committer = db.committer()
@@ -230,7 +257,11 @@ def run(
         print(f"{len(categories)} categories among the first {seen} items", flush=True)
         interval = max(1.0, sockets / 2000)
         result: dict[str, Any] = {"categories": categories}
-        for name, shape in (("unfiltered", None), ("shaped", categories)):
+        for name, shape, also in (
+            ("unfiltered", None, False),
+            ("shaped", categories, False),
+            ("dashboards", categories, True),
+        ):
             print(f"shapes N={sockets} {name}: {changes} changes…", flush=True)
             result[name] = measure(
                 server,
@@ -240,6 +271,7 @@ def run(
                 changes=changes,
                 interval_secs=interval,
                 workers=workers,
+                also_ids=also,
             )
     finally:
         server.stop()
@@ -258,7 +290,7 @@ def run(
             "cpu ms/change": r["server_net_cpu_ms_per_change"],
             "µs/delivery": r["server_net_cpu_us_per_delivery"],
         }
-        for name, r in ((n, result[n]) for n in ("unfiltered", "shaped"))
+        for name, r in ((n, result[n]) for n in ("unfiltered", "shaped", "dashboards"))
     ]
     print_table(
         f"shapes: one category's change → its subscribers (N={sockets})",
