@@ -25,6 +25,7 @@ import argparse
 import os
 import secrets
 import sys
+import threading
 import time
 from typing import Any
 
@@ -59,6 +60,7 @@ class Soak:
         self.saves: list[float] = []
         self.save_ms: list[float] = []  # per change: the committer's save + commit
         self.last_cpu: tuple[float, float] | None = None
+        self.stopping = threading.Event()
 
     # --- setup and teardown ----------------------------------------------------------
 
@@ -204,6 +206,18 @@ class Soak:
 
     # --- the run -------------------------------------------------------------------------
 
+    def write(self, start_at: float, end_at: float) -> None:
+        """Save one item every ``change_every`` s from ``start_at`` to ``end_at``."""
+        next_save = start_at
+        while next_save < end_at:
+            if self.stopping.wait(max(0.0, next_save - now())):
+                return
+            sent = self.committer.save(1)
+            self.saves.extend(sent)
+            self.save_ms.append((now() - sent[0]) * 1000)
+            # A late save is not made up with a burst: the rate stays 1/interval.
+            next_save = max(next_save + self.args.change_every, now())
+
     def run(self) -> dict[str, Any]:
         a = self.args
         self.start()
@@ -212,7 +226,6 @@ class Soak:
         end_at = measure_at + a.duration
         for p in self.pools():
             p.ask("start", start_at, measure_at, end_at)
-        next_save = start_at
         next_sample = start_at
         rss_start = None
         users = a.users if self.shoppers else 0
@@ -223,25 +236,26 @@ class Soak:
             f"then {a.duration:g} s",
             flush=True,
         )
-        while True:
-            t = now()
-            if t >= end_at:
-                break
-            if t >= next_save:
-                sent = self.committer.save(1)
-                self.saves.extend(sent)
-                self.save_ms.append((now() - sent[0]) * 1000)
-                # A late save is not made up with a burst: the rate stays 1/interval.
-                next_save = max(next_save + a.change_every, now())
-            if rss_start is None and t >= measure_at:
-                rss_start = self.sample(t - start_at, "start")
-                next_sample = t + a.every
-            elif t >= next_sample:
-                self.sample(t - start_at, "warm" if t < measure_at else "load")
-                next_sample += a.every
-                if a.churn:
-                    self.followers.ask("drop", max(1, a.churn // a.workers))
-            time.sleep(max(0.0, min(next_save, next_sample, end_at) - now()))
+        # The writer has a thread of its own: a slow reading must not delay a save.
+        writer = threading.Thread(target=self.write, args=(start_at, end_at))
+        writer.start()
+        try:
+            while True:
+                t = now()
+                if t >= end_at:
+                    break
+                if rss_start is None and t >= measure_at:
+                    rss_start = self.sample(t - start_at, "start")
+                    next_sample = t + a.every
+                elif t >= next_sample:
+                    self.sample(t - start_at, "warm" if t < measure_at else "load")
+                    next_sample += a.every
+                    if a.churn:
+                        self.followers.ask("drop", max(1, a.churn // a.workers))
+                time.sleep(max(0.0, min(next_sample, end_at) - now()))
+        finally:
+            self.stopping.set()
+            writer.join()
         end_row = self.sample(now() - start_at, "end")
         final_seq = latest_seq(self.server.port)
         print(f"draining (final seq {final_seq})…", flush=True)
