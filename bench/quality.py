@@ -71,13 +71,38 @@ ABLATIONS: dict[str, tuple[FitParams, ScoreParams]] = {
         replace(ScoreParams(), history_half_life_events=1e9),
     ),
     "no action weights": (FitParams(), replace(ScoreParams(), action_power=0.0)),
+    "action weights squared (before)": (
+        FitParams(),
+        replace(ScoreParams(), action_power=2.0),
+    ),
     "no content term": (FitParams(), replace(ScoreParams(), content_weight=0.0)),
     "no new-item term": (FitParams(), replace(ScoreParams(), new_weight=0.0)),
     "+ popularity 0.1": (FitParams(), replace(ScoreParams(), popularity_weight=0.1)),
-    "kNN cosine instead of EASE": (FitParams(method="knn"), ScoreParams()),
-    "EASE, 50 neighbours/item": (FitParams(neighbours=50), ScoreParams()),
-    "EASE, 500 neighbours/item": (FitParams(neighbours=500), ScoreParams()),
-    "EASE, all items (min events 1)": (FitParams(min_item_events=1), ScoreParams()),
+    "l1-normalised rows (SLIST reference code)": (
+        FitParams(sequence_normalise="l1", sequence_lambda_scales=(0.25, 0.5, 1, 2)),
+        ScoreParams(),
+    ),
+    "one position scale, tau 2 (SLIST)": (
+        FitParams(sequence_tau=2.0, sequence_tau_target=None),
+        ScoreParams(),
+    ),
+    "fixed ridge 4 x mean diagonal (no carve-out)": (
+        FitParams(sequence_lambda=4.0, sequence_lambda_scales=()),
+        ScoreParams(),
+    ),
+    "previous order-aware fit (l1, lambda 30, tau 2)": (
+        FitParams(
+            sequence_normalise="l1",
+            sequence_lambda=30.0,
+            sequence_lambda_relative=False,
+            sequence_tau=2.0,
+            sequence_tau_target=None,
+        ),
+        ScoreParams(),
+    ),
+    "EASE instead of the order-aware model": (FitParams(method="ease"), ScoreParams()),
+    "50 neighbours/item": (FitParams(neighbours=50), ScoreParams()),
+    "500 neighbours/item": (FitParams(neighbours=500), ScoreParams()),
 }
 
 TUNE_GRID: dict[str, list[float]] = {
