@@ -75,6 +75,21 @@ def write_clustered(directory: Path, *, seed: int = 0) -> None:
             )
 
 
+def _cluster_bound(ev) -> float:
+    """Return the mean P@k of random picks among each user's unseen cluster items.
+
+    For every test user: relevant unseen cluster items / unseen cluster items
+    (``write_clustered``: 40 users and 30 items per cluster).
+    """
+    shares = []
+    for user in np.unique(ev.test.users):
+        cluster = set(range(30 * ((user - 1) // 40) + 1, 30 * ((user - 1) // 40) + 31))
+        unseen = cluster - set(ev.train.items[ev.train.users == user].tolist())
+        relevant = set(ev.test.items[ev.test.users == user].tolist()) & unseen
+        shares.append(len(relevant) / len(unseen))
+    return float(np.mean(shares))
+
+
 def test_known_structure_is_recovered(tmp_path):
     directory = tmp_path / "clustered"
     write_clustered(directory)
@@ -85,9 +100,11 @@ def test_known_structure_is_recovered(tmp_path):
         k=5,
         score_params=ScoreParams(behaviour_weight=0, content_weight=0, new_weight=0),
     )
-    # Each user has ~11-16 unseen cluster items and ~3 relevant ones among them:
-    # recovering the clusters gives P@5 around 3/13; popularity is near 0.
-    assert engine_run.metrics["precision"] > 0.15
+    # Order inside a cluster is random, so knowing the clusters is the most a
+    # model can learn: it gives the expected P@5 of five random unseen items
+    # of the user's own cluster. The engine must come close to that bound;
+    # popularity is near 0.
+    assert engine_run.metrics["precision"] > 0.85 * _cluster_bound(ev)
     assert engine_run.metrics["precision"] > 3 * pop_run.metrics["precision"]
     # every recommended item is from the user's own cluster
     clusters_ok = (engine_run.rec_items - 1) // 30 == (engine_run.rec_users - 1) // 40
