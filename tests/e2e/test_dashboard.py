@@ -378,8 +378,11 @@ def test_activity_comes_from_the_server_and_follows_every_tab(new_tab, catalog) 
     expect(saved).to_have_count(2)
     assert activity_titles(first.page) == ["Summit Daypack 24L", "Pocket Beat Speaker"]
 
-    # The newest entry is whole, not clipped behind the strip's heading.
-    newest = first.page.locator("[data-region='activity'] li").first.bounding_box()
+    # The newest entry is whole, not clipped behind the strip's heading, once
+    # it has slid in (the entrance animation starts it 10 px to the left).
+    entry = first.page.locator("[data-region='activity'] li").first
+    entry.evaluate("el => Promise.all(el.getAnimations().map(a => a.finished))")
+    newest = entry.bounding_box()
     strip = first.page.locator("[data-region='activity'] ol").bounding_box()
     assert newest["x"] >= strip["x"] - 0.5, (newest, strip)
     assert newest["x"] + newest["width"] <= strip["x"] + strip["width"] + 0.5
