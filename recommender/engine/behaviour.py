@@ -26,7 +26,7 @@ from recommender.engine.sequence import (
     sequence_rows,
 )
 from recommender.engine.serialisation import behaviour_pack, behaviour_unpack
-from recommender.engine.similarity import EPSILON
+from recommender.engine.similarity import EPSILON, top_n_cells
 from recommender.engine.types import FitParams, Interactions, ProgressFn, ScoreParams
 
 __all__ = ["Behaviour"]
@@ -34,29 +34,6 @@ __all__ = ["Behaviour"]
 
 def _noop(_: str) -> None:
     return None
-
-
-def _top_n_rows(block: NDArray[np.float32], n: int) -> tuple[NDArray, NDArray]:
-    """Return (row, column) indices of the ``n`` largest positive cells per row.
-
-    Parameters
-    ----------
-    block : ndarray of shape (n_rows, n_cols), float32
-    n : int
-
-    Returns
-    -------
-    rows, cols : ndarray of shape (n_kept,), int64
-    """
-    n_rows, n_cols = block.shape
-    if n < n_cols:
-        cols = np.argpartition(-block, n - 1, axis=1)[:, :n]
-    else:
-        cols = np.broadcast_to(np.arange(n_cols), (n_rows, n_cols))
-    rows = np.broadcast_to(np.arange(n_rows)[:, np.newaxis], cols.shape)
-    values = block[rows, cols]
-    keep = values > 0
-    return rows[keep].astype(np.int64), cols[keep].astype(np.int64)
 
 
 def _ease_neighbours(
@@ -90,7 +67,7 @@ def _ease_neighbours(
     step = max(1, min(n, 4_000_000 // max(1, n)))
     for start in range(0, n, step):
         block = inv[start : start + step]
-        rows, cols = _top_n_rows(block, n_keep)
+        rows, cols, _ = top_n_cells(block, n_keep)
         rows_all.append(rows + start)
         cols_all.append(cols)
         vals_all.append(block[rows, cols])
@@ -126,7 +103,7 @@ def _knn_neighbours(
         stop = min(n, start + step)
         block = (xt[start:stop] @ xn).toarray()
         block[np.arange(stop - start), np.arange(start, stop)] = 0.0
-        rows, cols = _top_n_rows(block, n_keep)
+        rows, cols, _ = top_n_cells(block, n_keep)
         rows_all.append(rows + start)
         cols_all.append(cols)
         vals_all.append(block[rows, cols])

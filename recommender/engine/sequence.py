@@ -38,7 +38,7 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from recommender.engine.linalg import spd_inverse
-from recommender.engine.similarity import EPSILON
+from recommender.engine.similarity import EPSILON, top_n_cells
 from recommender.engine.types import ProgressFn
 
 __all__ = [
@@ -152,16 +152,12 @@ def _l1_rows(m: sp.csr_matrix) -> sp.csr_matrix:
 
 
 def _top_n(block: NDArray[np.float32], n: int, offset: int) -> tuple:
-    """Return (rows, cols, vals) of the ``n`` largest positive cells per row."""
-    n_rows, n_cols = block.shape
-    if n < n_cols:
-        cols = np.argpartition(-block, n - 1, axis=1)[:, :n]
-    else:
-        cols = np.broadcast_to(np.arange(n_cols), (n_rows, n_cols))
-    rows = np.broadcast_to(np.arange(n_rows)[:, np.newaxis], cols.shape)
-    vals = block[rows, cols]
-    keep = vals > 0
-    return rows[keep].astype(np.int64) + offset, cols[keep].astype(np.int64), vals[keep]
+    """Return (rows, cols, vals) of the ``n`` largest positive cells per row.
+
+    ``rows`` are shifted by ``offset``: the block's first row in the matrix.
+    """
+    rows, cols, vals = top_n_cells(block, n)
+    return rows + offset, cols, vals
 
 
 def _csr(parts: list[tuple], n: int) -> sp.csr_matrix:

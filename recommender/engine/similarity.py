@@ -17,6 +17,7 @@ __all__ = [
     "euclidean_similarity",
     "l2_normalize",
     "top_k",
+    "top_n_cells",
 ]
 
 #: Replaces zero norms before dividing, so an all-zero row stays all zero.
@@ -223,3 +224,32 @@ def top_k(scores: ArrayLike, k: int) -> NDArray[np.int64]:
         return np.empty(0, dtype=np.int64)
     result = _top_k(array, k)
     return result[np.isfinite(array[result]) | (array[result] > 0)]
+
+
+def top_n_cells(
+    block: NDArray[np.float32], n: int
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float32]]:
+    """Return the ``n`` largest positive cells of each row of a dense block.
+
+    How the fits keep their top-N links per item, a block of rows at a time.
+
+    Parameters
+    ----------
+    block : ndarray of shape (n_rows, n_cols), float32
+    n : int
+
+    Returns
+    -------
+    rows, cols : ndarray of shape (n_kept,), int64
+        Row (within the block) and column of each kept cell.
+    vals : ndarray of shape (n_kept,), float32
+    """
+    n_rows, n_cols = block.shape
+    if n < n_cols:
+        cols = np.argpartition(-block, n - 1, axis=1)[:, :n]
+    else:
+        cols = np.broadcast_to(np.arange(n_cols), (n_rows, n_cols))
+    rows = np.broadcast_to(np.arange(n_rows)[:, np.newaxis], cols.shape)
+    vals = block[rows, cols]
+    keep = vals > 0
+    return rows[keep].astype(np.int64), cols[keep].astype(np.int64), vals[keep]
