@@ -387,10 +387,12 @@ class Engine:
     ) -> list[list[Recommendation]]:
         """Return :meth:`recommend` for each of many users.
 
-        The same lists, computed together: the signals of a batch of users
+        The same lists, computed together: the signals of a chunk of users
         come from one gather and one sparse product (see
-        :meth:`_signals_many`), in chunks of users that keep the dense
-        intermediates under ~``_SCORE_BATCH_CELLS`` cells.
+        :meth:`_chunk_signals`), and the chunk is blended, ranked and
+        explained in one pass (:func:`~recommender.engine.batch.chunk_rank`);
+        chunks keep the dense intermediates under ~``_SCORE_BATCH_CELLS``
+        cells. :meth:`recommend` is this with one user.
 
         Parameters
         ----------

@@ -10,7 +10,8 @@ shape (n_items,) and scaled to at most 1:
   is popular right now) and ``new`` (new arrivals).
 
 Adding a scorer means: compute its (users x items) array in
-``Engine._signals_many``, name it in :data:`PERSONAL`, give it a weight in
+``Engine._chunk_signals`` (and, for an item-to-item signal, its links in
+:class:`ChunkSignals`), name it in :data:`PERSONAL`, give it a weight in
 :class:`~recommender.engine.types.ScoreParams` and in :func:`blend_weights`.
 Reasons and ``because`` ids read the same record, so a new signal explains
 itself through the same path.
@@ -18,7 +19,7 @@ itself through the same path.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
@@ -30,8 +31,6 @@ __all__ = [
     "SHARED",
     "Cells",
     "ChunkSignals",
-    "Links",
-    "Signals",
     "blend_weights",
 ]
 
@@ -72,79 +71,10 @@ def blend_weights(params: ScoreParams, *, cold: bool) -> dict[str, float]:
     }
 
 
-@dataclass(frozen=True)
-class Signals:
-    """One user's signals over the catalog rows, before blending.
-
-    Attributes
-    ----------
-    personal : dict of str to ndarray of shape (n_items,), float32, or None
-        Each personal signal (max 1), in :data:`PERSONAL` order; None for a
-        user with an empty history.
-    popularity, new : ndarray of shape (n_items,), float32
-        Shared (cached) popularity now and new-arrival bonus, max 1.
-    weights : dict of str to float
-        Blend weight of every signal (see :func:`blend_weights`).
-    """
-
-    personal: dict[str, NDArray[np.float32] | None]
-    popularity: NDArray[np.float32]
-    new: NDArray[np.float32]
-    weights: dict[str, float]
-
-    @property
-    def names(self) -> list[str]:
-        """Return every signal's name, in :meth:`parts_at` row order."""
-        return [*self.personal, *SHARED]
-
-    def parts_at(self, best: NDArray[np.int64]) -> NDArray[np.float32]:
-        """Return each weighted signal at rows ``best``.
-
-        Returns
-        -------
-        ndarray of shape (n_signals, k), float32
-            Rows in :attr:`names` order.
-        """
-        zeros = np.zeros(best.shape[0], dtype=np.float32)
-        raw = [
-            values[best] if values is not None else zeros
-            for values in self.personal.values()
-        ]
-        raw += [self.popularity[best], self.new[best]]
-        return np.stack(
-            [
-                values * np.float32(self.weights[name])
-                for values, name in zip(raw, self.names, strict=True)
-            ]
-        )
-
-
 #: Sparse cells ``(position, col, value)``, each ndarray of shape (n_cells,):
 #: ``position`` indexes the user's distinct history items (int64), ``col`` a
 #: catalog row or feature column (int32), ``value`` the amount (float32).
 Cells = tuple[NDArray[np.int64], NDArray[np.int32], NDArray[np.float32]]
-
-
-@dataclass(frozen=True)
-class Links:
-    """Where one user's personal signals came from: the input of reasons.
-
-    Attributes
-    ----------
-    weights : ndarray of shape (m,), float32
-        Profile weight of each of the user's distinct history items.
-    neighbours : dict of str to Cells
-        Per item-to-item signal (``behaviour``, and any other signal built
-        from links between a history item and a target row): every link
-        from a history item, its value already weighted by the profile.
-    features : Cells
-        Every feature cell of the history items (unweighted), for content
-        similarity between a recommended item and each history item.
-    """
-
-    weights: NDArray[np.float32]
-    neighbours: dict[str, Cells] = field(default_factory=dict)
-    features: Cells | None = None
 
 
 @dataclass(frozen=True)
