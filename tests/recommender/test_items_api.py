@@ -225,7 +225,8 @@ def test_ids_filter_returns_those_active_items_with_the_seq():
 
 
 @pytest.mark.skipif(
-    connection.vendor != "postgresql", reason="the full-text plans are PostgreSQL's"
+    connection.vendor != "postgresql",
+    reason="DATABASE_URL does not name PostgreSQL: the full-text plans are PostgreSQL's",
 )
 @pytest.mark.parametrize(
     "params",
