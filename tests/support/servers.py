@@ -201,12 +201,31 @@ class Servers:
         return self.many(1, **env)[0]
 
     def many(self, count: int, **env: str) -> list[ServerProcess]:
-        """Start ``count`` processes at once and wait until all are healthy."""
+        """Start ``count`` processes at once and wait until all are healthy.
+
+        Static files are collected once, before any starts: processes that
+        each collect into the same directory at once remove each other's
+        files mid-compression.
+        """
+        if self.collectstatic:
+            subprocess.run(
+                [
+                    sys.executable,
+                    str(ROOT / "manage.py"),
+                    "collectstatic",
+                    "--noinput",
+                    "--verbosity",
+                    "0",
+                ],
+                env=self.child_env(**env),
+                check=True,
+                timeout=self.timeout_secs,
+            )
         launched = []
         for _ in range(count):
             port = free_port()
             server = ServerProcess(
-                serve_argv(port, collectstatic=self.collectstatic),
+                serve_argv(port, collectstatic=False),
                 env=self.child_env(**env),
                 port=port,
                 log_path=self.workdir / f"serve-{port}.log",
