@@ -331,6 +331,12 @@ RECS_EVENT_BATCH_MAX = env_int("RECS_EVENT_BATCH_MAX", 256, minimum=1)
 # How often a process polls the change-log seq for catalog edits whose
 # broadcast it missed (broadcasts are seen at once).
 RECS_CATALOG_CHECK_SECS = env_float("RECS_CATALOG_CHECK_SECS", 1.0, minimum=0.0)
+# Catalog edits are applied to the engine row by row; a full build (after a
+# category is deleted, or edits to a twentieth of the catalog) runs on the
+# spot up to this many items (~0.3 s at 50k) and in a background thread beyond.
+RECS_CATALOG_INLINE_BUILD_MAX = env_int(
+    "RECS_CATALOG_INLINE_BUILD_MAX", 50_000, minimum=0
+)
 # How often a server process checks for a newer fitted model (seconds).
 RECS_MODEL_CHECK_SECS = env_float("RECS_MODEL_CHECK_SECS", 2.0, minimum=0.0)
 

@@ -39,3 +39,24 @@ def changes_after(*, after: int, limit: int) -> ResumePlan:
     if len(changes) != latest - after:
         return ResumePlan(reset=True, seq=latest, changes=[])
     return ResumePlan(reset=False, seq=latest, changes=changes)
+
+
+def changed_keys(*, model: str, after: int, until: int, limit: int) -> set[str] | None:
+    """Return the keys of ``model``'s objects changed ``after`` < seq <= ``until``.
+
+    For a reader that keeps its own copy of the synced rows and only needs to
+    know which to read again. None when the range holds more than ``limit``
+    changes or part of it has been pruned: read everything instead.
+    """
+    if until <= after:
+        return set()
+    if until - after > limit:
+        return None
+    rows = list(
+        Change.objects.filter(seq__gt=after, seq__lte=until).values_list(
+            "model", "object_id"
+        )
+    )
+    if len(rows) != until - after:
+        return None
+    return {key for name, key in rows if name == model}

@@ -12,12 +12,23 @@ from numpy.typing import NDArray
 
 from recommender.engine.types import Catalog
 
-__all__ = ["gather_rows", "lookup", "sorted_catalog"]
+__all__ = [
+    "catalog_take",
+    "csr_rows_replace",
+    "gather_rows",
+    "lookup",
+    "sorted_catalog",
+]
 
 
 def sorted_catalog(catalog: Catalog) -> Catalog:
-    """Return ``catalog`` with rows in ascending id order (ties break by id)."""
+    """Return ``catalog`` with rows in ascending id order (ties break by id).
+
+    A catalog already in that order is returned as it is.
+    """
     ids = np.asarray(catalog.ids, dtype=np.int64)
+    if ids is catalog.ids and bool(np.all(ids[1:] > ids[:-1])):
+        return catalog
     order = np.argsort(ids, kind="stable")
     if ids.size and np.any(np.diff(ids[order]) == 0):
         raise ValueError("Catalog.ids must be unique")
@@ -85,3 +96,79 @@ def lookup(sorted_ids: NDArray[np.int64], ids: NDArray[np.int64]) -> NDArray[np.
     pos_clipped = np.minimum(pos, sorted_ids.size - 1)
     found = sorted_ids[pos_clipped] == ids
     return np.where(found, pos_clipped, -1).astype(np.int64)
+
+
+def catalog_take(catalog: Catalog, rows: NDArray[np.int64]) -> Catalog:
+    """Return the catalog of ``rows`` of ``catalog``, in that order."""
+    return Catalog(
+        ids=catalog.ids[rows],
+        titles=[catalog.titles[i] for i in rows.tolist()],
+        category=catalog.category[rows],
+        category_names=list(catalog.category_names),
+        tags=[catalog.tags[i] for i in rows.tolist()],
+        price=catalog.price[rows],
+        rating=catalog.rating[rows],
+        year=catalog.year[rows],
+        active=catalog.active[rows],
+        created=catalog.created[rows],
+    )
+
+
+def csr_rows_replace(
+    matrix: sp.csr_matrix, rows: NDArray[np.int64], block: sp.csr_matrix, n_rows: int
+) -> sp.csr_matrix:
+    """Return ``matrix`` with ``rows`` replaced by the rows of ``block``.
+
+    Rows at or past ``matrix.shape[0]`` are added (rows between stay empty):
+    the result has ``n_rows`` rows. Costs one copy of the stored cells, not a
+    rebuild: the untouched runs of cells are copied as slices.
+
+    Parameters
+    ----------
+    matrix : scipy.sparse.csr_matrix of shape (n_old, n_cols)
+    rows : ndarray of shape (m,), int64
+        Ascending, distinct, each below ``n_rows``.
+    block : scipy.sparse.csr_matrix of shape (m, n_cols)
+        The new content of each of ``rows``, in order.
+    n_rows : int
+        At least ``n_old``.
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix of shape (n_rows, n_cols)
+    """
+    n_old = matrix.shape[0]
+    lengths = np.zeros(n_rows, dtype=np.int64)
+    lengths[:n_old] = np.diff(matrix.indptr)
+    lengths[rows] = np.diff(block.indptr)
+    indptr = np.concatenate([[0], np.cumsum(lengths)])
+    data: list[NDArray] = []
+    indices: list[NDArray] = []
+    done = 0  # old rows below this are copied
+    for i, row in enumerate(rows.tolist()):
+        stop = min(row, n_old)
+        if stop > done:
+            lo, hi = matrix.indptr[done], matrix.indptr[stop]
+            data.append(matrix.data[lo:hi])
+            indices.append(matrix.indices[lo:hi])
+        lo, hi = block.indptr[i], block.indptr[i + 1]
+        data.append(block.data[lo:hi])
+        indices.append(block.indices[lo:hi])
+        done = max(done, min(row + 1, n_old))
+    if n_old > done:
+        lo, hi = matrix.indptr[done], matrix.indptr[n_old]
+        data.append(matrix.data[lo:hi])
+        indices.append(matrix.indices[lo:hi])
+    dtype = matrix.data.dtype
+    return sp.csr_matrix(
+        (
+            np.concatenate(data).astype(dtype, copy=False)
+            if data
+            else np.empty(0, dtype=dtype),
+            np.concatenate(indices).astype(matrix.indices.dtype, copy=False)
+            if indices
+            else np.empty(0, dtype=matrix.indices.dtype),
+            indptr,
+        ),
+        shape=(n_rows, matrix.shape[1]),
+    )

@@ -235,6 +235,39 @@ class RuleCatalog:
     def n_items(self) -> int:
         return int(self.ids.shape[0])
 
+    def with_rows(self, rows: NDArray[np.int64], part: RuleCatalog) -> RuleCatalog:
+        """Return this view with ``rows`` replaced by ``part``'s rows, in order.
+
+        The rule side of an in-place catalog edit: rows past the end are
+        appended (the engine appends new items), every other row is kept.
+
+        Parameters
+        ----------
+        rows : ndarray of shape (m,), int64
+            Distinct rows; those past the end must fill it without gaps.
+        part : RuleCatalog
+            ``m`` rows; its ``category_names`` is the whole current list.
+        """
+        n = max(self.n_items, int(rows.max()) + 1 if rows.size else 0)
+
+        def column(old: NDArray, fresh: NDArray) -> NDArray:
+            out = np.empty(n, dtype=old.dtype)
+            out[: self.n_items] = old
+            out[rows] = fresh
+            return out
+
+        keep = ~np.isin(self.tag_rows, rows)
+        return RuleCatalog(
+            ids=column(self.ids, part.ids),
+            category=column(self.category, part.category),
+            category_names=list(part.category_names),
+            tag_rows=np.concatenate([self.tag_rows[keep], rows[part.tag_rows]]),
+            tag_names=np.concatenate([self.tag_names[keep], part.tag_names]),
+            price=column(self.price, part.price),
+            stock=column(self.stock, part.stock),
+            created=column(self.created, part.created),
+        )
+
     def rows_of(self, item_ids: Sequence[int]) -> NDArray[np.int64]:
         """Return the rows of ``item_ids`` in order, -1 for ids not in the catalog."""
         sorted_ids, order = self._row_of_sorted

@@ -82,6 +82,26 @@ class Trends:
         clone._lock = threading.Lock()
         return clone
 
+    def with_catalog(
+        self, *, created: NDArray[np.float64], available: NDArray[np.bool_]
+    ) -> Trends:
+        """Return these trends over an edited catalog (same behaviour rows).
+
+        Rows past the old end are new items: no popularity yet.
+
+        Parameters
+        ----------
+        created : ndarray of shape (n_items,), float64
+        available : ndarray of shape (n_items,), bool
+        """
+        clone = self.with_params(self.params)
+        clone.n_items = int(created.shape[0])
+        clone._available = available
+        clone._created = created
+        finite = created[np.isfinite(created)]
+        clone._created_max = float(finite.max()) if finite.size else float("-inf")
+        return clone
+
     def _remember(self, cache: dict, key: object, value: NDArray) -> None:
         value.flags.writeable = False
         with self._lock:

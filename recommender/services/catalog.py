@@ -6,15 +6,49 @@ from django.db.models import F, QuerySet
 from recommender.engine import Catalog
 from recommender.models import Category, Item
 from recommender.serializers import item_to_dict
+from recommender.sync import ItemSync
+from sync.selectors import changed_keys
 from sync.services import changes_record
 
 
 def catalog_load() -> Catalog:
     """Return every item (active or not) as the engine's column arrays."""
+    return _catalog_read(Item.objects.all())
+
+
+def catalog_changes(*, after: int, until: int) -> tuple[Catalog, np.ndarray] | None:
+    """Return the items changed by change-log entries ``after`` < seq <= ``until``.
+
+    Returns
+    -------
+    (changed, removed) or None
+        ``changed``: the current state of every item edited or created in
+        that range (a :class:`Catalog`, with every category); ``removed``:
+        ndarray of shape (n,), int64, the ids of the ones since deleted.
+        None when the range is not all in the log any more (pruned, or too
+        long to be worth reading): read the whole catalog instead.
+    """
+    keys = changed_keys(
+        model=ItemSync.name, after=after, until=until, limit=_CHANGES_READ_MAX
+    )
+    if keys is None:
+        return None
+    ids = sorted({int(key) for key in keys})
+    changed = _catalog_read(Item.objects.filter(pk__in=ids))
+    removed = np.setdiff1d(np.asarray(ids, dtype=np.int64), changed.ids)
+    return changed, removed
+
+
+# Past this many changes since the engine's version, reading the whole
+# catalog costs less than reading the changes and patching.
+_CHANGES_READ_MAX = 20_000
+
+
+def _catalog_read(items: QuerySet[Item]) -> Catalog:
     categories = list(Category.objects.order_by("id").values_list("id", "name"))
     index_of = {cid: i for i, (cid, _) in enumerate(categories)}
     rows = list(
-        Item.objects.order_by("id").values_list(
+        items.order_by("id").values_list(
             "id",
             "title",
             "category_id",

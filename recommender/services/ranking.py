@@ -164,6 +164,7 @@ def for_you_rank(
             placement=DEFAULT_PLACEMENT,
             variant_id=variant_id,
             now=now,
+            edited_from=engine.edited_from,
         )
         ranked = scorer.recommend_many(
             [histories[user_id] for user_id in members], k=k, now=now, rules=rules
@@ -199,7 +200,11 @@ def placement_rank(
     )
     variant_id = variant.id if variant is not None else None
     rules = merchandising.compiled(
-        catalog=engine.catalog, placement=placement, variant_id=variant_id, now=now
+        catalog=engine.catalog,
+        placement=placement,
+        variant_id=variant_id,
+        now=now,
+        edited_from=engine.edited_from,
     )
     shared = placement != "complements" or item is not None
     key = (placement, item, variant_id, k)

@@ -62,7 +62,7 @@ def recommendations_compute_many(
         items: list[messages.RecommendedItem] = [
             {
                 "id": rec.item_id,
-                "title": state.titles.get(rec.item_id, ""),
+                "title": state.title(rec.item_id),
                 "score": round(rec.score, 6),
                 "reasons": rec.reasons,
                 "because": rec.because,

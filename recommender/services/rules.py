@@ -36,6 +36,9 @@ CHECK_SECS = 0.5
 
 _SECS_PER_HOUR = 3600.0
 _COMPILED_KEPT = 256
+# Up to this many items, stock is read by id (an edit's few rows); beyond,
+# every tracked row is read and matched.
+_STOCK_READ_BY_ID_MAX = 1_000
 
 
 @dataclass(frozen=True)
@@ -197,9 +200,10 @@ def rule_catalog_build(
     """
     ids = np.asarray(ids, dtype=np.int64)
     if stock is None:
-        known = dict(
-            Item.objects.filter(stock__isnull=False).values_list("id", "stock")
-        )
+        tracked = Item.objects.filter(stock__isnull=False)
+        if ids.shape[0] <= _STOCK_READ_BY_ID_MAX:
+            tracked = tracked.filter(pk__in=ids.tolist())
+        known = dict(tracked.values_list("id", "stock"))
         stock = np.fromiter(
             (known.get(i, -1) for i in ids.tolist()), dtype=np.int64, count=len(ids)
         )
@@ -263,17 +267,24 @@ class Merchandising:
         placement: str,
         variant_id: int | None,
         now: float,
+        edited_from: tuple[Catalog, np.ndarray] | None = None,
     ) -> CompiledRules:
         """Return the rules of one list compiled over ``catalog``'s rows.
 
         ``catalog`` is the engine's (sorted) catalog, or a ready
         :class:`RuleCatalog`. Cached until the catalog object, the rules or
         the hour change (the hour: "new items" depends on the time).
+        ``edited_from`` (the engine's :attr:`~Engine.edited_from`) names the
+        catalog this one was edited from and the rows edited: the rule view
+        of that catalog, when cached, is patched rather than built again.
         """
         snapshot = self.current()
         key = (snapshot.stamp, placement, variant_id, math.floor(now / _SECS_PER_HOUR))
         with self._lock:
+            base = None
             if self._catalog is not catalog:
+                if edited_from is not None and edited_from[0] is self._catalog:
+                    base = self._rule_catalog
                 self._catalog = catalog
                 self._rule_catalog = None
                 self._compiled = {}
@@ -290,18 +301,7 @@ class Merchandising:
                     self._compiled[key] = compiled
             return compiled
         if rule_catalog is None:
-            rule_catalog = (
-                catalog
-                if isinstance(catalog, RuleCatalog)
-                else rule_catalog_build(
-                    ids=catalog.ids,
-                    category=catalog.category,
-                    category_names=catalog.category_names,
-                    tags=catalog.tags,
-                    price=catalog.price,
-                    created=catalog.created,
-                )
-            )
+            rule_catalog = _rule_catalog_of(catalog, base, edited_from)
         compiled = rules_compile(specs, rule_catalog, now=now)
         with self._lock:
             if self._catalog is catalog:
@@ -310,6 +310,35 @@ class Merchandising:
                     self._compiled = {}  # entries of past hours or stamps
                 self._compiled[key] = compiled
         return compiled
+
+
+def _rule_catalog_of(
+    catalog: Catalog | RuleCatalog,
+    base: RuleCatalog | None,
+    edited_from: tuple[Catalog, np.ndarray] | None,
+) -> RuleCatalog:
+    """Return the rule view of ``catalog``, from ``base`` plus the edits if known."""
+    if isinstance(catalog, RuleCatalog):
+        return catalog
+    if base is not None and edited_from is not None:
+        rows = np.asarray(edited_from[1], dtype=np.int64)
+        part = rule_catalog_build(
+            ids=catalog.ids[rows],
+            category=catalog.category[rows],
+            category_names=catalog.category_names,
+            tags=[catalog.tags[row] for row in rows.tolist()],
+            price=catalog.price[rows],
+            created=catalog.created[rows],
+        )
+        return base.with_rows(rows, part)
+    return rule_catalog_build(
+        ids=catalog.ids,
+        category=catalog.category,
+        category_names=catalog.category_names,
+        tags=catalog.tags,
+        price=catalog.price,
+        created=catalog.created,
+    )
 
 
 #: The process-wide instance.

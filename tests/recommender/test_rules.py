@@ -480,6 +480,59 @@ def test_rules_compile_over_the_engines_catalog_with_stock_from_the_database() -
     assert np.flatnonzero(compiled.excluded).tolist() == [row]
 
 
+@pytest.mark.django_db
+def test_an_edited_catalog_patches_the_rule_view_and_compiles_as_a_full_build(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from recommender.services.catalog import catalog_changes, catalog_load
+    from sync.selectors import seq_latest
+
+    items = factories.catalog(9)
+    _rule(name="tagged small", kind="exclude", target="tag", tag="small")
+    _rule(
+        name="no books", kind="exclude", target="category", category=items[0].category
+    )
+    engine = Engine(catalog_load(), Behaviour.empty())
+    merch = Merchandising()
+    merch.compiled(
+        catalog=engine.catalog, placement="for_you", variant_id=None, now=NOW
+    )
+    seq = seq_latest()
+    items[1].tags = "small"
+    items[1].stock = 0
+    items[1].save()
+    items[3].category = items[1].category
+    items[3].tags = ""
+    items[3].save()
+    added = Item.objects.create(title="New", category=items[0].category, price=3)
+    changed, removed = catalog_changes(after=seq, until=seq_latest())
+    patched = engine.with_changes(changed, removed)
+    assert patched is not None and patched.edited_from is not None
+    patches = []
+    with_rows = RuleCatalog.with_rows
+    monkeypatch.setattr(
+        RuleCatalog,
+        "with_rows",
+        lambda self, rows, part: patches.append(rows) or with_rows(self, rows, part),
+    )
+
+    got = merch.compiled(
+        catalog=patched.catalog,
+        placement="for_you",
+        variant_id=None,
+        now=NOW,
+        edited_from=patched.edited_from,
+    )
+    full = Merchandising().compiled(
+        catalog=catalog_load(), placement="for_you", variant_id=None, now=NOW
+    )
+    assert got.excluded.tolist() == full.excluded.tolist()
+    excluded = set(patched.ids[got.excluded].tolist())
+    assert items[1].pk in excluded and added.pk in excluded
+    assert items[3].pk not in excluded
+    assert len(patches) == 1  # the edited rows only, not a new view
+
+
 # --------------------------------------------------------------------------
 # Inside the engine's scoring
 # --------------------------------------------------------------------------
