@@ -162,8 +162,10 @@ class RuleCatalog:
     category_names : list of str
     tag_rows : ndarray of shape (n_cells,), int64
         Row of each (item, tag) cell.
-    tag_names : ndarray of shape (n_cells,), str
-        Lower-cased tag of each cell.
+    tag_codes : ndarray of shape (n_cells,), int32
+        Tag of each cell, as its position in ``tag_vocabulary``.
+    tag_vocabulary : list of str
+        Every lower-cased tag (a list that only grows: edits append to it).
     price : ndarray of shape (n_items,), float32
     stock : ndarray of shape (n_items,), int64
         Units in stock, -1 where stock is not tracked (never out of stock).
@@ -175,13 +177,15 @@ class RuleCatalog:
     category: NDArray[np.int32]
     category_names: list[str]
     tag_rows: NDArray[np.int64]
-    tag_names: NDArray[np.str_]
+    tag_codes: NDArray[np.int32]
+    tag_vocabulary: list[str]
     price: NDArray[np.float32]
     stock: NDArray[np.int64]
     created: NDArray[np.float64]
     _row_of_sorted: tuple[NDArray[np.int64], NDArray[np.int64]] = field(
         init=False, repr=False, compare=False
     )
+    _code_of: dict[str, int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         n = self.ids.shape[0]
@@ -191,10 +195,12 @@ class RuleCatalog:
                     f"RuleCatalog.{name} has shape {getattr(self, name).shape}, "
                     f"expected ({n},)"
                 )
-        if self.tag_rows.shape != self.tag_names.shape:
-            raise ValueError("RuleCatalog.tag_rows and tag_names differ in length")
+        if self.tag_rows.shape != self.tag_codes.shape:
+            raise ValueError("RuleCatalog.tag_rows and tag_codes differ in length")
         order = np.argsort(self.ids, kind="stable")
         object.__setattr__(self, "_row_of_sorted", (self.ids[order], order))
+        code_of = {tag: code for code, tag in enumerate(self.tag_vocabulary)}
+        object.__setattr__(self, "_code_of", code_of)
 
     @classmethod
     def build(
@@ -216,12 +222,16 @@ class RuleCatalog:
         n = ids.shape[0]
         lengths = np.fromiter((len(t) for t in tags), dtype=np.int64, count=n)
         flat = [str(tag).strip().lower() for row in tags for tag in row]
+        vocabulary, codes = np.unique(
+            np.asarray(flat, dtype=np.str_), return_inverse=True
+        )
         return cls(
             ids=ids,
             category=np.asarray(category, dtype=np.int32),
             category_names=list(category_names),
             tag_rows=np.repeat(np.arange(n, dtype=np.int64), lengths),
-            tag_names=np.asarray(flat, dtype=np.str_),
+            tag_codes=codes.astype(np.int32).ravel(),
+            tag_vocabulary=vocabulary.tolist(),
             price=np.asarray(price, dtype=np.float32),
             stock=(
                 np.full(n, -1, dtype=np.int64)
@@ -257,12 +267,24 @@ class RuleCatalog:
             return out
 
         keep = ~np.isin(self.tag_rows, rows)
+        vocabulary = list(self.tag_vocabulary)
+        code_of = dict(self._code_of)
+        for tag in part.tag_vocabulary:
+            if tag not in code_of:
+                code_of[tag] = len(vocabulary)
+                vocabulary.append(tag)
+        recode = np.fromiter(
+            (code_of[tag] for tag in part.tag_vocabulary),
+            dtype=np.int32,
+            count=len(part.tag_vocabulary),
+        )
         return RuleCatalog(
             ids=column(self.ids, part.ids),
             category=column(self.category, part.category),
             category_names=list(part.category_names),
             tag_rows=np.concatenate([self.tag_rows[keep], rows[part.tag_rows]]),
-            tag_names=np.concatenate([self.tag_names[keep], part.tag_names]),
+            tag_codes=np.concatenate([self.tag_codes[keep], recode[part.tag_codes]]),
+            tag_vocabulary=vocabulary,
             price=column(self.price, part.price),
             stock=column(self.stock, part.stock),
             created=column(self.created, part.created),
@@ -291,7 +313,9 @@ class RuleCatalog:
             return self.category == code
         if target == "tag":
             hit = np.zeros(n, dtype=bool)
-            hit[self.tag_rows[self.tag_names == rule.tag.strip().lower()]] = True
+            code = self._code_of.get(rule.tag.strip().lower())
+            if code is not None:
+                hit[self.tag_rows[self.tag_codes == code]] = True
             return hit
         if target == "price_over":
             return self.price > np.float32(rule.price)
