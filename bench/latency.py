@@ -8,6 +8,11 @@ latency of an event is the time from its send to the first
 ``recommendations`` frame after its ``ack`` (both sockets deliver in order).
 The real work is included: durable write, engine, snapshot.
 
+With ``--edits-per-sec``, staff edits (one item saved per edit, from another
+process) land during the main step of the recsite server, as a shop's catalog
+team would make them; with ``--db recsite_catalog --reuse-db`` (the database
+bench/catalog.py seeds) that is a million-item catalog.
+
 Then the sustainable rate is searched: the highest total rate whose p99 stays
 ≤ 100 ms with no loss and ≥ 95 % of the offered rate served. The same load
 runs against bench/bare_server.py (direct reply, no database) in the same run.
@@ -22,6 +27,7 @@ import asyncio
 import heapq
 import json
 import random
+import threading
 import time
 from collections import Counter, deque
 from typing import Any
@@ -277,6 +283,33 @@ def step(
     }
 
 
+class Editor:
+    """Staff edits at a fixed rate from a committer process, in a thread."""
+
+    def __init__(self, db: BenchDB, per_sec: float) -> None:
+        self.committer = db.committer()
+        self.per_sec = per_sec
+        self.saved = 0
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        next_at = now()
+        while not self.done.is_set():
+            self.committer.save(1)
+            self.saved += 1
+            next_at += 1.0 / self.per_sec
+            self.done.wait(max(0.0, next_at - now()))
+
+    def stop(self) -> int:
+        """Stop editing; return how many edits were committed."""
+        self.done.set()
+        self.thread.join(30)
+        self.committer.close()
+        return self.saved
+
+
 def wait_idle(server: Server, *, max_secs: float = 120.0) -> float:
     """Wait until the server burns < 10 % of a core (its backlog is served)."""
     started = now()
@@ -339,6 +372,7 @@ def run(
     search_cap: float,
     step_secs: float,
     profile: bool,
+    edits_per_sec: float = 0.0,
 ) -> dict[str, Any]:
     raise_nofile()
     db.prepare(fresh=fresh_db)
@@ -350,6 +384,7 @@ def run(
         "rate_per_user": rate,
         "duration_secs": duration_secs,
         "workers": workers,
+        "edits_per_sec": edits_per_sec,
     }
     for kind in ("bare", "recsite"):
         port = free_port()
@@ -367,6 +402,11 @@ def run(
             }
             step(pool, server, min(users * rate, 200), 3.0)  # warm-up
             time.sleep(1.0)
+            editor = (
+                Editor(db, edits_per_sec)
+                if edits_per_sec and kind == "recsite"
+                else None
+            )
             res["main"] = step(
                 pool,
                 server,
@@ -376,6 +416,8 @@ def run(
                 if profile and kind == "recsite"
                 else None,
             )
+            if editor is not None:
+                res["edits"] = editor.stop()
             res["rss_kib"] = server.rss_kib()
             if search_rates:
                 res["backlog_drain_secs"] = round(wait_idle(server, max_secs=300), 1)
@@ -478,6 +520,12 @@ def main() -> None:
     parser.add_argument(
         "--profile", action="store_true", help="Sample the recsite server with py-spy."
     )
+    parser.add_argument(
+        "--edits-per-sec",
+        type=float,
+        default=0.0,
+        help="Catalog edits per second during the main step (0: none).",
+    )
     args = parser.parse_args()
     data = run(
         users=args.users,
@@ -491,6 +539,7 @@ def main() -> None:
         search_cap=args.search_cap,
         step_secs=args.step,
         profile=args.profile,
+        edits_per_sec=args.edits_per_sec,
     )
     write_json("latency", data)
 
