@@ -159,7 +159,8 @@ def run(args: argparse.Namespace) -> None:
             full_cpus.append(cpu)
         rows.append({"path": "full build (the bound)", **_ms(full_walls, full_cpus)})
         for row in rows:
-            row["x_full_p50"] = ratio(row["p50_ms"], rows[-1]["p50_ms"])
+            # How many times the in-place path is cheaper than the bound.
+            row["full_build_x"] = ratio(rows[-1]["p50_ms"], row["p50_ms"])
 
         same, total = _lists_agree(engine, rebuilt, rng, args.users, History)
     finally:
@@ -168,7 +169,7 @@ def run(args: argparse.Namespace) -> None:
     print_table(
         f"catalog edit → next event's engine and rules, {n_items:,} items, one rule",
         rows,
-        ["path", "count", "p50_ms", "p99_ms", "max_ms", "cpu_p50_ms", "x_full_p50"],
+        ["path", "count", "p50_ms", "p99_ms", "max_ms", "cpu_p50_ms", "full_build_x"],
     )
     print(
         f"\nlists identical to a full build's: {same}/{total} sampled users "
