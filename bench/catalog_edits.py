@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> None:
     from recommender.models import Category, Item, Rule
     from recommender.services.catalog import catalog_load
     from recommender.services.live import live
-    from recommender.services.rules import merchandising, rule_catalog_build
+    from recommender.services.rules import merchandising, rule_catalog_of
     from sync.selectors import seq_latest
 
     rule = Rule.objects.create(
@@ -143,15 +143,7 @@ def run(args: argparse.Namespace) -> None:
 
             def full_build() -> Any:
                 built = engine.with_catalog(catalog_load())
-                cat = built.catalog
-                rule_catalog_build(
-                    ids=cat.ids,
-                    category=cat.category,
-                    category_names=cat.category_names,
-                    tags=cat.tags,
-                    price=cat.price,
-                    created=cat.created,
-                )
+                rule_catalog_of(built.catalog)
                 return built
 
             rebuilt, wall, cpu = _timed(full_build)

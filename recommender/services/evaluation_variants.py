@@ -65,7 +65,7 @@ from recommender.services.ranking import VariantEngines
 from recommender.services.replay import REPLAY_METRICS, ReplayResult, replay_run
 from recommender.services.rules import (
     MerchandisingSnapshot,
-    rule_catalog_build,
+    rule_catalog_of,
     rules_load,
 )
 
@@ -210,15 +210,7 @@ def _offline_rule_catalog(catalog: Catalog) -> RuleCatalog:
         dtype=np.int64,
         count=len(catalog.ids),
     )
-    return rule_catalog_build(
-        ids=catalog.ids,
-        category=catalog.category,
-        category_names=catalog.category_names,
-        tags=catalog.tags,
-        price=catalog.price,
-        created=catalog.created,
-        stock=stock,
-    )
+    return rule_catalog_of(catalog, stock=stock)
 
 
 def _offline_specs(

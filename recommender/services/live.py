@@ -179,18 +179,23 @@ class EngineCache:
         if state.engine.n_items <= settings.RECS_CATALOG_INLINE_BUILD_MAX:
             engine = state.engine.with_catalog(catalog_load())
             return replace(state, engine=engine, catalog_seq=seq)
-        self._build_in_background(state)
+        building = self._build_in_background(state)
         if engine is not None:
             return replace(state, engine=engine, catalog_seq=seq)
-        self.stale = True
+        # Serve this engine until the build lands (without asking the change
+        # log on every call); after a failed build, ask again next time.
+        self.stale = building
         return state
 
-    def _build_in_background(self, state: EngineState) -> None:
-        """Start a full build from the database unless one is running."""
+    def _build_in_background(self, state: EngineState) -> bool:
+        """Start a full build from the database; return whether one is running.
+
+        None starts within ``_BUILD_RETRY_SECS`` of a failed one.
+        """
         if self.builder is not None and self.builder.is_alive():
-            return
+            return True
         if time.monotonic() - self.build_failed_at < _BUILD_RETRY_SECS:
-            return
+            return False
         generation = self.generation
         self.builder = threading.Thread(
             target=self._build,
@@ -199,6 +204,7 @@ class EngineCache:
             daemon=True,
         )
         self.builder.start()
+        return True
 
     def _build(self, engine: Engine, generation: int) -> None:
         started = time.perf_counter()

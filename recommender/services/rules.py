@@ -23,6 +23,7 @@ import numpy as np
 from django.db.models import Count, Max
 
 from recommender.engine.experiments import ExperimentSpec, VariantSpec
+from recommender.engine.indexing import catalog_take
 from recommender.engine.rules import CompiledRules, RuleCatalog, RuleSpec, rules_compile
 from recommender.models import Experiment, Item, Rule, Variant
 
@@ -218,6 +219,21 @@ def rule_catalog_build(
     )
 
 
+def rule_catalog_of(
+    catalog: Catalog, *, stock: np.ndarray | None = None
+) -> RuleCatalog:
+    """Return the rule view of an engine catalog (see :func:`rule_catalog_build`)."""
+    return rule_catalog_build(
+        ids=catalog.ids,
+        category=catalog.category,
+        category_names=catalog.category_names,
+        tags=catalog.tags,
+        price=catalog.price,
+        created=catalog.created,
+        stock=stock,
+    )
+
+
 class Merchandising:
     """The process's rules and experiments, and rules compiled per list.
 
@@ -322,23 +338,8 @@ def _rule_catalog_of(
         return catalog
     if base is not None and edited_from is not None:
         rows = np.asarray(edited_from[1], dtype=np.int64)
-        part = rule_catalog_build(
-            ids=catalog.ids[rows],
-            category=catalog.category[rows],
-            category_names=catalog.category_names,
-            tags=[catalog.tags[row] for row in rows.tolist()],
-            price=catalog.price[rows],
-            created=catalog.created[rows],
-        )
-        return base.with_rows(rows, part)
-    return rule_catalog_build(
-        ids=catalog.ids,
-        category=catalog.category,
-        category_names=catalog.category_names,
-        tags=catalog.tags,
-        price=catalog.price,
-        created=catalog.created,
-    )
+        return base.with_rows(rows, rule_catalog_of(catalog_take(catalog, rows)))
+    return rule_catalog_of(catalog)
 
 
 #: The process-wide instance.

@@ -82,3 +82,33 @@ def test_unknown_and_odd_ids_are_not_active():
     assert 2**70 not in active
     assert "1" not in active
     assert True not in active
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_background_build_is_tried_again_not_left_stale(settings, monkeypatch):
+    from recommender.services import live as live_module
+
+    settings.RECS_CATALOG_INLINE_BUILD_MAX = 0
+    factories.catalog(6)
+    live.engine.current()
+    load = live_module.catalog_load
+
+    def database_away():
+        raise ConnectionError("database away")
+
+    monkeypatch.setattr(live_module, "catalog_load", database_away)
+    Category.objects.get(name="Books").delete()
+    caught_up()
+    live.engine.builder.join(timeout=30)
+    assert not live.engine.stale
+    # Within the retry pause no build starts, and the engine is not marked as
+    # waiting for one either.
+    caught_up()
+    assert not live.engine.stale
+
+    monkeypatch.setattr(live_module, "catalog_load", load)
+    monkeypatch.setattr(live_module, "_BUILD_RETRY_SECS", 0.0)
+    caught_up()
+    live.engine.builder.join(timeout=30)
+    state = caught_up()
+    assert state.engine.catalog.category_names == ["Games", "Music"]
