@@ -82,7 +82,7 @@ def _normalise_rows(block: sp.csr_matrix) -> sp.csr_matrix:
 class FeatureSpace:
     """The columns of the feature matrix and the scales fitted to one catalog.
 
-    :meth:`fit` learns them from a whole catalog (the tag vocabulary and its
+    :meth:`fit_encode` learns them from a whole catalog (the tag vocabulary and its
     IDF, the price and year ranges); :meth:`encode` turns any items into rows
     of that space. Items edited after the fit are encoded in the old space, so
     one edit changes one row: a tag or a category first seen since the fit
@@ -108,13 +108,6 @@ class FeatureSpace:
     idf: NDArray[np.float32]
     price_range: tuple[float, float]
     year_range: tuple[float, float]
-
-    @classmethod
-    def fit(
-        cls, catalog: Catalog, *, weights: FeatureWeights | None = None
-    ) -> FeatureSpace:
-        """Return the space of ``catalog``'s tags, categories and value ranges."""
-        return cls.fit_encode(catalog, weights=weights)[0]
 
     @classmethod
     def fit_encode(
